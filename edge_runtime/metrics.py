@@ -1,0 +1,205 @@
+"""Identification and verification metrics for open-set item recognition, in numpy.
+
+Conventions shared by every function:
+
+- ``similarity`` is a probes x gallery matrix of cosine similarities (dot products of
+  L2-normalised embeddings); larger is more alike.
+- A gallery may hold several representatives of one class; a class scores the *best*
+  similarity of its representatives.
+- Ranks are 1-based and pessimistic on ties: a probe's true class is at rank
+  ``1 + (number of other classes scoring >= it)``, so a model that maps everything to
+  one point scores no better than chance.
+- Probes whose class is not in the gallery are left out of identification metrics
+  (they are the impostors of the verification metrics).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class CMCResult:
+    """A cumulative match characteristic: identification rate at ranks 1..K over trials."""
+
+    mean: np.ndarray  # (K,) identification rate at rank k, averaged over trials
+    std: np.ndarray  # (K,) standard deviation over trials (0 for one trial)
+    trials: np.ndarray  # (T, K) one CMC per trial
+    n_probes: int  # probes per trial
+
+    def rank(self, k: int) -> float:
+        """Mean identification rate at rank ``k`` (1-based)."""
+        return float(self.mean[k - 1])
+
+    def to_dict(self) -> dict:
+        return {
+            "ranks": list(range(1, len(self.mean) + 1)),
+            "mean": [float(x) for x in self.mean],
+            "std": [float(x) for x in self.std],
+            "trials": int(self.trials.shape[0]),
+            "n_probes": self.n_probes,
+        }
+
+
+def class_scores(similarity, gallery_labels):
+    """Best similarity per gallery class: returns ``(scores P x C, classes C)``."""
+    similarity = np.asarray(similarity, dtype=np.float64)
+    classes, column_class = np.unique(np.asarray(gallery_labels), return_inverse=True)
+    scores = np.full((similarity.shape[0], len(classes)), -np.inf)
+    for c in range(len(classes)):
+        scores[:, c] = similarity[:, column_class == c].max(axis=1)
+    return scores, classes
+
+
+def true_class_ranks(similarity, probe_labels, gallery_labels) -> np.ndarray:
+    """1-based rank of each probe's own class among gallery classes; 0 if it is not enrolled."""
+    scores, classes = class_scores(similarity, gallery_labels)
+    probe_labels = np.asarray(probe_labels)
+    position = {label: i for i, label in enumerate(classes.tolist())}
+    ranks = np.zeros(len(probe_labels), dtype=np.int64)
+    for p, label in enumerate(probe_labels.tolist()):
+        c = position.get(label)
+        if c is None:
+            continue
+        ranks[p] = int(np.sum(scores[p] >= scores[p, c]))  # its own class counts as 1
+    return ranks
+
+
+def cmc_curve(similarity, probe_labels, gallery_labels, max_rank: int = 10) -> np.ndarray:
+    """Identification rate at ranks 1..``max_rank`` over the probes whose class is enrolled."""
+    ranks = true_class_ranks(similarity, probe_labels, gallery_labels)
+    ranks = ranks[ranks > 0]
+    if len(ranks) == 0:
+        raise ValueError("no probe belongs to an enrolled class")
+    return np.array([np.mean(ranks <= k) for k in range(1, max_rank + 1)])
+
+
+def seed_protocol_cmc(
+    embeddings,
+    labels,
+    *,
+    representatives=None,
+    trials: int = 1,
+    max_rank: int = 10,
+    seed: int = 0,
+) -> CMCResult:
+    """The original study's protocol: one representative and one random probe per class.
+
+    Every class with at least two images takes part. ``representatives`` optionally fixes
+    each class's representative (a mapping label -> image index); otherwise it is drawn at
+    random in every trial, like the probe. Trials are repeated with independent draws.
+    """
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    members = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
+    members = {c: idx for c, idx in members.items() if len(idx) >= 2}
+    if not members:
+        raise ValueError("the seed protocol needs classes with at least two images")
+    curves = []
+    for _ in range(trials):
+        rep_idx, probe_idx = [], []
+        for c, idx in members.items():
+            rep = representatives[c] if representatives is not None else rng.choice(idx)
+            probe_idx.append(rng.choice(idx[idx != rep]))
+            rep_idx.append(rep)
+        similarity = embeddings[probe_idx] @ embeddings[rep_idx].T
+        curves.append(cmc_curve(similarity, labels[probe_idx], labels[rep_idx], max_rank))
+    return _result(curves, len(members))
+
+
+def all_probes_cmc(embeddings, labels, representative_mask, max_rank: int = 10) -> CMCResult:
+    """Every image that is not a representative is a probe against all representatives."""
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    labels = np.asarray(labels)
+    mask = np.asarray(representative_mask, dtype=bool)
+    similarity = embeddings[~mask] @ embeddings[mask].T
+    curve = cmc_curve(similarity, labels[~mask], labels[mask], max_rank)
+    n_probes = int(np.sum(np.isin(labels[~mask], labels[mask])))
+    return _result([curve], n_probes)
+
+
+def _result(curves, n_probes: int) -> CMCResult:
+    trials = np.stack(curves)
+    return CMCResult(trials.mean(axis=0), trials.std(axis=0), trials, n_probes)
+
+
+def mean_average_precision(similarity, probe_labels, gallery_labels) -> float:
+    """Mean over probes of the average precision of the gallery ranked by similarity.
+
+    Relevant gallery entries are those of the probe's class; ties keep gallery order.
+    Probes with no relevant entry are left out.
+    """
+    similarity = np.asarray(similarity, dtype=np.float64)
+    gallery_labels = np.asarray(gallery_labels)
+    precisions = []
+    for row, label in zip(similarity, np.asarray(probe_labels), strict=True):
+        relevant = gallery_labels[np.argsort(-row, kind="stable")] == label
+        if not relevant.any():
+            continue
+        hits = np.cumsum(relevant)
+        positions = np.flatnonzero(relevant)
+        precisions.append(np.mean(hits[positions] / (positions + 1)))
+    if not precisions:
+        raise ValueError("no probe has a relevant gallery entry")
+    return float(np.mean(precisions))
+
+
+def open_set_scores(similarity, probe_labels, gallery_labels):
+    """Genuine and impostor scores for rejecting unknown items.
+
+    For each probe of an enrolled class, the genuine score is its own class's score and
+    the impostor score is the best score among the *other* classes: what the device
+    would see if that item had never been enrolled. Returns ``(genuine, impostor)``.
+    """
+    scores, classes = class_scores(similarity, gallery_labels)
+    position = {label: i for i, label in enumerate(classes.tolist())}
+    genuine, impostor = [], []
+    for p, label in enumerate(np.asarray(probe_labels).tolist()):
+        c = position.get(label)
+        if c is None:
+            impostor.append(scores[p].max())
+            continue
+        genuine.append(scores[p, c])
+        if len(classes) > 1:
+            impostor.append(np.delete(scores[p], c).max())
+    return np.asarray(genuine), np.asarray(impostor)
+
+
+def tar_at_far(genuine, impostor, far: float):
+    """True accept rate at the threshold that keeps the false accept rate <= ``far``.
+
+    The threshold is the lowest value accepting at most ``floor(far * len(impostor))``
+    impostors (a score is accepted when ``score >= threshold``). Returns
+    ``(tar, threshold, achieved_far)``.
+    """
+    genuine = np.asarray(genuine, dtype=np.float64)
+    impostor = np.sort(np.asarray(impostor, dtype=np.float64))[::-1]
+    if len(genuine) == 0 or len(impostor) == 0:
+        raise ValueError("TAR at FAR needs genuine and impostor scores")
+    allowed = int(np.floor(far * len(impostor) + 1e-9))
+    if allowed >= len(impostor):
+        threshold = float(impostor[-1])
+    else:
+        threshold = float(np.nextafter(impostor[allowed], np.inf))
+    return (
+        float(np.mean(genuine >= threshold)),
+        threshold,
+        float(np.mean(impostor >= threshold)),
+    )
+
+
+def verification_report(genuine, impostor, fars=(0.01, 0.001)) -> dict:
+    """TAR at each FAR, with the threshold at the first FAR recommended for the device."""
+    rows = []
+    for far in fars:
+        tar, threshold, achieved = tar_at_far(genuine, impostor, far)
+        rows.append({"far": far, "tar": tar, "threshold": threshold, "achieved_far": achieved})
+    return {
+        "genuine": {"n": int(len(genuine)), "mean": float(np.mean(genuine))},
+        "impostor": {"n": int(len(impostor)), "mean": float(np.mean(impostor))},
+        "tar_at_far": rows,
+        "recommended_threshold": rows[0]["threshold"],
+    }
