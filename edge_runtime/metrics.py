@@ -88,8 +88,9 @@ def seed_protocol_cmc(
     """The original study's protocol: one representative and one random probe per class.
 
     Every class with at least two images takes part. ``representatives`` optionally fixes
-    each class's representative (a mapping label -> image index); otherwise it is drawn at
-    random in every trial, like the probe. Trials are repeated with independent draws.
+    each class's representative(s) (a mapping label -> image index or indices, all of which
+    then stand in the gallery); otherwise one is drawn at random in every trial. The probe
+    is drawn at random from the class's other images. Trials use independent draws.
     """
     embeddings = np.asarray(embeddings, dtype=np.float64)
     labels = np.asarray(labels)
@@ -102,12 +103,18 @@ def seed_protocol_cmc(
     for _ in range(trials):
         rep_idx, probe_idx = [], []
         for c, idx in members.items():
-            rep = representatives[c] if representatives is not None else rng.choice(idx)
-            probe_idx.append(rng.choice(idx[idx != rep]))
-            rep_idx.append(rep)
+            if representatives is None:
+                reps = [rng.choice(idx)]
+            else:
+                reps = np.atleast_1d(representatives[c]).tolist()
+            candidates = idx[~np.isin(idx, reps)]
+            if len(candidates) == 0:
+                continue  # every image of this class is a representative: nothing to probe
+            probe_idx.append(rng.choice(candidates))
+            rep_idx.extend(reps)
         similarity = embeddings[probe_idx] @ embeddings[rep_idx].T
         curves.append(cmc_curve(similarity, labels[probe_idx], labels[rep_idx], max_rank))
-    return _result(curves, len(members))
+    return _result(curves, len(probe_idx))
 
 
 def all_probes_cmc(embeddings, labels, representative_mask, max_rank: int = 10) -> CMCResult:

@@ -124,3 +124,12 @@ def test_all_probes_protocol():
     result = metrics.all_probes_cmc(x, labels, reps, max_rank=2)
     np.testing.assert_allclose(result.mean, [2 / 3, 1.0])
     assert result.n_probes == 3
+
+
+def test_seed_protocol_with_several_representatives_per_class():
+    # Class 0 has representatives 0 and 1; its probe can only be 2, which matches rep 1.
+    x = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, 0, 1.0], [0, 1.0, 0], [0, 1.0, 0]])
+    labels = np.array([0, 0, 0, 1, 1])
+    result = metrics.seed_protocol_cmc(x, labels, representatives={0: [0, 1], 1: 3}, trials=2)
+    np.testing.assert_allclose(result.trials[:, 0], [1.0, 1.0])
+    assert result.n_probes == 2

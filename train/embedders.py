@@ -1,0 +1,69 @@
+"""One embedder interface over a Keras run directory and a ``.tflite`` file.
+
+``itemrec-eval`` measures both through the same path, so the numbers before and after
+conversion are comparable: images are loaded and cropped by the device contract, then
+``embed_batch`` maps N x H x W x 3 uint8 RGB to N x D L2-normalised float32 rows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edge_runtime.interpreter import EmbeddingModel
+
+#: The stripped embedding model that ``itemrec-train`` writes into a run directory.
+RUN_EMBEDDER_FILE = "embedder.keras"
+
+
+class EmbedderError(ValueError):
+    """A model path is neither a run directory nor a ``.tflite`` file, or cannot be loaded."""
+
+
+class TFLiteEmbedder:
+    """A ``.tflite`` embedder run by the device's own interpreter wrapper."""
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        self.model = EmbeddingModel(path, threads=threads)
+        self.name = Path(path).name
+        self.input_size = self.model.input_size
+
+    def embed_batch(self, images: np.ndarray) -> np.ndarray:
+        return self.model.embed_many(images)
+
+
+class KerasEmbedder:
+    """The embedding model of a training run directory (``embedder.keras``)."""
+
+    def __init__(self, run_dir: str | Path):
+        import tensorflow as tf
+
+        import train.layers  # noqa: F401  (registers the custom layers for safe loading)
+
+        path = Path(run_dir) / RUN_EMBEDDER_FILE
+        if not path.is_file():
+            raise EmbedderError(f"{run_dir}: not a training run (no {RUN_EMBEDDER_FILE})")
+        try:
+            self.model = tf.keras.models.load_model(path, compile=False, safe_mode=True)
+        except (ValueError, TypeError, OSError) as err:
+            raise EmbedderError(f"{path}: cannot be loaded ({str(err).splitlines()[0]})") from None
+        self.name = Path(run_dir).name
+        _, height, width, _ = self.model.input_shape
+        self.input_size = (int(height), int(width))
+        self._predict = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+
+    def embed_batch(self, images: np.ndarray) -> np.ndarray:
+        if len(images) == 0:
+            return np.zeros((0, self.model.output_shape[-1]), np.float32)
+        return self._predict(np.asarray(images, np.float32)).numpy()
+
+
+def open_embedder(path: str | Path, threads: int | None = None):
+    """A ``TFLiteEmbedder`` for a ``.tflite`` file, a ``KerasEmbedder`` for a run directory."""
+    path = Path(path)
+    if path.is_dir():
+        return KerasEmbedder(path)
+    if path.suffix == ".tflite":
+        return TFLiteEmbedder(path, threads=threads)
+    raise EmbedderError(f"{path}: expected a training run directory or a .tflite file")

@@ -1,0 +1,151 @@
+"""``itemrec-eval``: how often is the right item first (or in the first K) for unseen items?
+
+    itemrec-eval --data data/sample/unseen --out eval_out RUN_DIR [MODEL.tflite ...]
+
+Each model (a training run directory or a ``.tflite`` file) is measured through the same
+path; several models are drawn on one CMC plot. Writes ``cmc.json``, ``cmc.png``,
+``scores-<model>.png`` and ``report.md`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from edge_runtime.folders import FolderError, flatten, scan_class_folders
+from edge_runtime.images import ImageLoadError
+from edge_runtime.interpreter import ModelLoadError
+from train.embedders import EmbedderError, open_embedder
+from train.eval_report import markdown_report, plot_cmc, plot_scores
+from train.evaluation import (
+    REPRESENTATIVE_RULES,
+    choose_representatives,
+    embed_folder,
+    evaluate,
+    read_representatives_file,
+)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("models", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--model",
+    "extra_models",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="A run directory or .tflite file (repeatable; same as the MODELS arguments).",
+)
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Class folders of items NOT used in training.",
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output directory.")
+@click.option(
+    "--representatives",
+    "representatives_file",
+    type=click.Path(exists=True, path_type=Path),
+    help="File with one representative image path per line (several per item allowed).",
+)
+@click.option(
+    "--representative-rule",
+    type=click.Choice(REPRESENTATIVE_RULES),
+    default="first",
+    show_default=True,
+    help="How to pick one representative per item without a file.",
+)
+@click.option("--trials", default=10, show_default=True, help="Random draws of the seed protocol.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--batch-size", default=32, show_default=True)
+@click.option("--workers", default=4, show_default=True, help="Image decoding threads.")
+@click.option("--threads", type=int, default=None, help="Interpreter threads for .tflite models.")
+def main(
+    models,
+    extra_models,
+    data,
+    out,
+    representatives_file,
+    representative_rule,
+    trials,
+    seed,
+    batch_size,
+    workers,
+    threads,
+):
+    """Evaluate embedding models on unseen items: CMC, mAP and unknown-item rejection."""
+    models = list(models) + list(extra_models)
+    if not models:
+        raise click.UsageError("give at least one model (a run directory or a .tflite file)")
+    try:
+        results = _evaluate_all(
+            models,
+            data,
+            representatives_file,
+            representative_rule,
+            trials,
+            seed,
+            batch_size,
+            workers,
+            threads,
+        )
+    except (FolderError, EmbedderError, ModelLoadError, ImageLoadError, ValueError) as err:
+        click.echo(f"itemrec-eval: error: {err}", err=True)
+        sys.exit(2)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "cmc.json").write_text(json.dumps(results, indent=1))
+    plot_cmc({label: r for label, r in results["models"].items()}, out / "cmc.png")
+    for label, result in results["models"].items():
+        plot_scores(result, out / f"scores-{_slug(label)}.png", label)
+    (out / "report.md").write_text(markdown_report(results["models"], str(data)))
+    click.echo(markdown_report(results["models"], str(data)))
+    click.echo(f"wrote {out / 'cmc.json'}, {out / 'cmc.png'} and {out / 'report.md'}")
+
+
+def _evaluate_all(
+    models, data, representatives_file, rule, trials, seed, batch_size, workers, threads
+) -> dict:
+    n_images = len(flatten(scan_class_folders(data))[0])
+    listed = read_representatives_file(representatives_file, data) if representatives_file else None
+    results = {"data": str(data), "trials": trials, "seed": seed, "models": {}}
+    for path in models:
+        embedder = open_embedder(path, threads=threads)
+        label = _unique_label(embedder.name, results["models"])
+        with click.progressbar(
+            length=n_images, label=f"embedding with {label}", file=sys.stderr
+        ) as bar:
+            folder = embed_folder(
+                embedder, data, batch_size=batch_size, workers=workers, progress=bar.update
+            )
+        for skipped_path, reason in folder.skipped:
+            click.echo(f"skipped {skipped_path}: {reason}", err=True)
+        reps = choose_representatives(folder, rule, seed, listed)
+        result = evaluate(
+            folder,
+            reps,
+            trials=trials,
+            seed=seed,
+            redraw_representatives=listed is None and rule == "random",
+        )
+        result["model"] = str(path)
+        result["skipped"] = [{"path": p, "reason": r} for p, r in folder.skipped]
+        results["models"][label] = result
+    return results
+
+
+def _unique_label(name: str, taken) -> str:
+    label, n = name, 2
+    while label in taken:
+        label, n = f"{name}-{n}", n + 1
+    return label
+
+
+def _slug(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+
+
+if __name__ == "__main__":
+    main()
