@@ -1,0 +1,124 @@
+"""Turn images into gallery representatives: one item per enrolment, one transaction each.
+
+Images come from files (``gallery build`` walks ``ROOT/<code>/<images>``, ``gallery add`` and
+``enroll IMAGES...`` take a list) or from the camera (``enroll --camera 0 --shots 5``).
+Unreadable images are skipped and reported, never fatal.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_runtime.camera import FrameGrabber, center_roi
+from edge_runtime.folders import scan_class_folders
+from edge_runtime.gallery import Gallery, GalleryError
+from edge_runtime.images import ImageLoadError, load_image
+from edge_runtime.interpreter import EmbeddingModel
+
+
+@dataclass
+class EnrolmentReport:
+    """What a build or enrolment added, and every image it skipped with the reason."""
+
+    items: int = 0
+    representatives: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def read_names_csv(path: str | Path) -> dict[str, str]:
+    """``code,name`` CSV (with that header) -> ``{code: name}``."""
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as err:
+        raise GalleryError(f"cannot read names file {path}: {err.strerror}") from None
+    if rows and not {"code", "name"} <= rows[0].keys():
+        raise GalleryError(f"{path}: the header must be 'code,name'")
+    return {row["code"].strip(): row["name"].strip() for row in rows if row.get("code")}
+
+
+def embed_files(
+    model: EmbeddingModel, paths: Iterable[str | Path], report: EnrolmentReport
+) -> tuple[np.ndarray, list[str]]:
+    """Embed every readable image; unreadable ones go to ``report.skipped``."""
+    vectors, sources = [], []
+    for path in paths:
+        try:
+            image = load_image(path)
+        except ImageLoadError as err:
+            report.skipped.append(str(err))
+            continue
+        vectors.append(model.embed(image))
+        sources.append(str(path))
+    matrix = np.stack(vectors) if vectors else np.zeros((0, model.spec.embedding_size), np.float32)
+    return matrix, sources
+
+
+def enroll_files(
+    gallery: Gallery,
+    model: EmbeddingModel,
+    code: str,
+    name: str | None,
+    paths: Iterable[str | Path],
+    report: EnrolmentReport | None = None,
+) -> EnrolmentReport:
+    """Embed ``paths`` and add them to item ``code`` in one transaction."""
+    report = report if report is not None else EnrolmentReport()
+    vectors, sources = embed_files(model, paths, report)
+    if len(vectors) == 0:
+        report.skipped.append(f"{code}: no readable image, item not enrolled")
+        return report
+    gallery.enroll(code, name, vectors, sources)
+    report.items += 1
+    report.representatives += len(vectors)
+    return report
+
+
+def build_gallery(
+    model: EmbeddingModel,
+    images_dir: str | Path,
+    db_path: str | Path,
+    names: dict[str, str] | None = None,
+    progress: Callable[[Iterable], Iterable] = lambda items: items,
+) -> EnrolmentReport:
+    """Create ``db_path`` and enrol each class folder of ``images_dir`` (folder name = code)."""
+    classes = scan_class_folders(images_dir)
+    names = names or {}
+    report = EnrolmentReport()
+    with Gallery.create(db_path, model.spec) as gallery:
+        for code, paths in progress(list(classes.items())):
+            enroll_files(gallery, model, code, names.get(code), paths, report)
+    return report
+
+
+def enroll_camera(
+    gallery: Gallery,
+    model: EmbeddingModel,
+    grabber: FrameGrabber,
+    code: str,
+    name: str | None,
+    shots: int,
+    roi: float = 0.6,
+    interval: float = 0.5,
+) -> EnrolmentReport:
+    """Take ``shots`` frames ``interval`` s apart (centre region) and enrol them together."""
+    vectors = []
+    with grabber:
+        while len(vectors) < shots:
+            frame = grabber.latest(timeout=2.0)
+            if frame is None:
+                continue
+            rgb = cv2.cvtColor(center_roi(frame, roi), cv2.COLOR_BGR2RGB)
+            vectors.append(model.embed(rgb))
+            if len(vectors) < shots:
+                time.sleep(interval)
+    sources = [f"camera:{grabber.source}"] * len(vectors)
+    gallery.enroll(code, name, np.stack(vectors), sources)
+    return EnrolmentReport(items=1, representatives=len(vectors))

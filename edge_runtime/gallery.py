@@ -1,0 +1,303 @@
+"""The device gallery: items and their representative embeddings in one SQLite file.
+
+Tables: ``schema_version``; ``settings`` (model fingerprint and spec, unknown-item threshold,
+a revision counter bumped by every change); ``items`` (unique code, name, free-form JSON
+attributes); ``embeddings`` (several float32 representatives per item, the source of each and
+when it was added). WAL journal; every enrolment is one transaction, so an interrupted one
+leaves the item absent or complete, never half there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from edge_runtime.spec import ModelSpec, SpecError
+
+SCHEMA_VERSION = 1
+# Test hook: seconds to sleep inside an enrolment, just before its commit.
+PAUSE_BEFORE_COMMIT_ENV = "ITEMREC_TEST_PAUSE_BEFORE_COMMIT"
+
+_SCHEMA = """
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE items (
+    id INTEGER PRIMARY KEY,
+    code TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    attributes TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE embeddings (
+    id INTEGER PRIMARY KEY,
+    item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    vector BLOB NOT NULL,
+    source TEXT,
+    added_at TEXT NOT NULL
+);
+CREATE INDEX embeddings_item ON embeddings(item_id);
+"""
+
+
+class GalleryError(RuntimeError):
+    """A gallery file is missing, corrupt, from a newer version, or asked something impossible."""
+
+
+class ModelMismatchError(GalleryError):
+    """The model's fingerprint differs from the one that made the gallery's embeddings."""
+
+
+@dataclass(frozen=True)
+class Item:
+    code: str
+    name: str
+    attributes: dict
+    representatives: int
+
+
+@dataclass(frozen=True)
+class GalleryVectors:
+    """Every representative, grouped by item: ``matrix[i]`` belongs to ``codes[item_index[i]]``."""
+
+    matrix: np.ndarray  # V x D float32, C-contiguous, rows of one item adjacent
+    item_index: np.ndarray  # V int64, non-decreasing
+    codes: list[str]
+    names: list[str]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Gallery:
+    """A connection to one ``gallery.db``; use ``Gallery.create`` or ``Gallery.open``."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection):
+        self.path = path
+        self._db = connection
+
+    # -- opening ---------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | Path, spec: ModelSpec) -> Gallery:
+        """Create a new empty gallery for the model described by ``spec`` (with fingerprint)."""
+        path = Path(path)
+        if spec.fingerprint is None:
+            raise GalleryError("a gallery needs the model's fingerprint")
+        if path.exists():
+            raise GalleryError(f"{path} already exists; remove it or use 'gallery add'")
+        try:
+            db = sqlite3.connect(path, isolation_level=None)
+        except sqlite3.Error as err:
+            raise GalleryError(f"cannot create gallery {path}: {err}") from None
+        gallery = cls(path, db)
+        gallery._configure()
+        with gallery._transaction():
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                db.execute(statement)
+            db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            gallery._set("fingerprint", spec.fingerprint)
+            gallery._set("spec", spec.to_json())
+            gallery._set("revision", "0")
+        return gallery
+
+    @classmethod
+    def open(cls, path: str | Path) -> Gallery:
+        """Open an existing gallery; a missing, corrupt or foreign file raises ``GalleryError``."""
+        path = Path(path)
+        if not path.is_file():
+            raise GalleryError(f"gallery {path} does not exist; create it with 'gallery build'")
+        try:
+            db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, isolation_level=None)
+            gallery = cls(path, db)
+            gallery._configure()
+            row = db.execute("SELECT version FROM schema_version").fetchone()
+        except sqlite3.DatabaseError as err:
+            raise GalleryError(f"{path} is not a readable itemrec gallery ({err})") from None
+        if row is None or row[0] > SCHEMA_VERSION:
+            found = "no" if row is None else row[0]
+            raise GalleryError(
+                f"{path} has schema version {found}; this itemrec reads up to {SCHEMA_VERSION}"
+            )
+        return gallery
+
+    def _configure(self) -> None:
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=5000")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Gallery:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _transaction(self):
+        return _Transaction(self._db)
+
+    # -- settings --------------------------------------------------------------------------
+    def _get(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def _set(self, key: str, value: str | None) -> None:
+        self._db.execute(
+            "INSERT INTO settings VALUES (?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def _bump_revision(self) -> None:
+        self._db.execute(
+            "UPDATE settings SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'"
+        )
+
+    @property
+    def fingerprint(self) -> str:
+        return self._get("fingerprint")
+
+    @property
+    def spec(self) -> ModelSpec:
+        try:
+            return ModelSpec.from_json(self._get("spec") or "")
+        except SpecError as err:
+            raise GalleryError(f"{self.path}: stored model spec is unreadable: {err}") from None
+
+    @property
+    def revision(self) -> int:
+        """A counter that changes whenever items, representatives or the threshold change."""
+        return int(self._get("revision") or 0)
+
+    @property
+    def threshold(self) -> float | None:
+        """The cosine below which an answer is "unknown"; None until one is calibrated or set."""
+        value = self._get("threshold")
+        return None if value is None else float(value)
+
+    def set_threshold(self, value: float | None) -> None:
+        if value is not None and not -1.0 <= value <= 1.0:
+            raise GalleryError(f"a cosine threshold lies in [-1, 1], got {value}")
+        with self._transaction():
+            self._set("threshold", None if value is None else repr(float(value)))
+            self._bump_revision()
+
+    def check_model(self, fingerprint: str, model_path: str | Path = "the model") -> None:
+        """Refuse a model other than the one that made this gallery's embeddings."""
+        if fingerprint != self.fingerprint:
+            raise ModelMismatchError(
+                f"{model_path} (fingerprint {fingerprint[:12]}) did not make the embeddings in "
+                f"{self.path} (fingerprint {(self.fingerprint or '?')[:12]}); rebuild it with "
+                f"'itemrec-edge gallery build --model {model_path} --images DIR --db NEW.db'"
+            )
+
+    # -- items -----------------------------------------------------------------------------
+    def enroll(
+        self,
+        code: str,
+        name: str | None,
+        vectors: np.ndarray,
+        sources: list[str | None] | None = None,
+        attributes: dict | None = None,
+    ) -> int:
+        """Add representatives to item ``code`` (created if new) in one transaction.
+
+        ``name``/``attributes`` replace the stored ones when given. Returns the item's
+        representative count afterwards.
+        """
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        dim = self.spec.embedding_size
+        if vectors.ndim != 2 or vectors.shape[1] != dim or len(vectors) == 0:
+            raise GalleryError(f"enrolment needs N x {dim} vectors, got shape {vectors.shape}")
+        if not code:
+            raise GalleryError("an item code must not be empty")
+        sources = list(sources) if sources is not None else [None] * len(vectors)
+        if len(sources) != len(vectors):
+            raise GalleryError(f"{len(vectors)} vectors but {len(sources)} sources")
+        added = _now()
+        with self._transaction():
+            row = self._db.execute("SELECT id FROM items WHERE code = ?", (code,)).fetchone()
+            if row is None:
+                cursor = self._db.execute(
+                    "INSERT INTO items (code, name, attributes) VALUES (?, ?, ?)",
+                    (code, name or code, json.dumps(attributes or {})),
+                )
+                item_id = cursor.lastrowid
+            else:
+                item_id = row[0]
+                if name:
+                    self._db.execute("UPDATE items SET name = ? WHERE id = ?", (name, item_id))
+                if attributes is not None:
+                    self._db.execute(
+                        "UPDATE items SET attributes = ? WHERE id = ?",
+                        (json.dumps(attributes), item_id),
+                    )
+            self._db.executemany(
+                "INSERT INTO embeddings (item_id, vector, source, added_at) VALUES (?, ?, ?, ?)",
+                [(item_id, v.tobytes(), s, added) for v, s in zip(vectors, sources, strict=True)],
+            )
+            self._bump_revision()
+            pause = float(os.environ.get(PAUSE_BEFORE_COMMIT_ENV, "0") or 0)
+            if pause > 0:
+                time.sleep(pause)
+            count = self._db.execute(
+                "SELECT COUNT(*) FROM embeddings WHERE item_id = ?", (item_id,)
+            ).fetchone()[0]
+        return count
+
+    def remove(self, code: str) -> None:
+        """Delete an item and all its representatives."""
+        with self._transaction():
+            cursor = self._db.execute("DELETE FROM items WHERE code = ?", (code,))
+            if cursor.rowcount == 0:
+                raise GalleryError(f"no item with code {code!r} in {self.path}")
+            self._bump_revision()
+
+    def items(self) -> list[Item]:
+        rows = self._db.execute(
+            "SELECT code, name, attributes, (SELECT COUNT(*) FROM embeddings e"
+            " WHERE e.item_id = items.id) FROM items ORDER BY code"
+        ).fetchall()
+        return [Item(code, name, json.loads(attrs), n) for code, name, attrs, n in rows]
+
+    def vectors(self) -> GalleryVectors:
+        """All representatives as one contiguous float32 matrix, grouped by item (code order)."""
+        dim = self.spec.embedding_size
+        items = self._db.execute("SELECT id, code, name FROM items ORDER BY code").fetchall()
+        position = {item_id: i for i, (item_id, _, _) in enumerate(items)}
+        rows = self._db.execute(
+            "SELECT e.item_id, e.vector FROM embeddings e JOIN items i ON i.id = e.item_id"
+            " ORDER BY i.code, e.id"
+        ).fetchall()
+        blob = b"".join(vector for _, vector in rows)
+        if len(blob) != 4 * dim * len(rows):
+            raise GalleryError(f"{self.path}: a stored vector does not have {dim} float32 values")
+        matrix = np.frombuffer(blob, dtype=np.float32).reshape(len(rows), dim).copy()
+        item_index = np.fromiter((position[i] for i, _ in rows), dtype=np.int64, count=len(rows))
+        return GalleryVectors(
+            matrix, item_index, [c for _, c, _ in items], [n for _, _, n in items]
+        )
+
+    def integrity_ok(self) -> bool:
+        return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` when the block raises."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self._db = db
+
+    def __enter__(self):
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, exc, tb):
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")

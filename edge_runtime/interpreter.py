@@ -1,0 +1,181 @@
+"""Run an embedding ``.tflite`` on the device: LiteRT, else tflite_runtime, else tf.lite.
+
+``EmbeddingModel`` checks the file, reads its ``ModelSpec`` (embedded metadata, else the sidecar
+JSON, else derived from the tensor shapes with backbone ``"unknown"``), feeds RGB 0..255 images
+(uint8, quantised with the input's scale/zero point, or float32) and returns the embedding
+dequantised and re-L2-normalised in float32. TensorFlow is imported only inside
+``_interpreter_class`` as the last fallback, never at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from edge_runtime.geometry import center_crop_resize
+from edge_runtime.spec import SPEC_METADATA_NAME, ModelSpec, SpecError, fingerprint_bytes
+from edge_runtime.spec import sidecar_path as spec_sidecar_path
+from edge_runtime.tflite_metadata import TFLiteFormatError, has_tflite_identifier, read_metadata
+
+
+class ModelLoadError(RuntimeError):
+    """A model file is missing, not a TFLite model, truncated or not an embedding model."""
+
+
+def default_threads() -> int:
+    """All cores this process may use (``num_threads=None`` would mean one thread)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _interpreter_class():
+    """Return ``(Interpreter class, backend name)``, preferring LiteRT."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter, "ai_edge_litert"
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime.interpreter import Interpreter
+
+        return Interpreter, "tflite_runtime"
+    except ImportError:
+        pass
+    try:
+        import tensorflow as tf
+
+        return tf.lite.Interpreter, "tensorflow"
+    except ImportError:
+        raise ModelLoadError(
+            "no TFLite interpreter installed: pip install ai-edge-litert "
+            "(or tflite-runtime on old Raspberry Pi images)"
+        ) from None
+
+
+class EmbeddingModel:
+    """An L2-normalised image embedder behind a TFLite interpreter."""
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        self.path = Path(path)
+        try:
+            content = self.path.read_bytes()
+        except OSError as err:
+            raise ModelLoadError(f"cannot read model {self.path}: {err.strerror}") from None
+        if not has_tflite_identifier(content):
+            raise ModelLoadError(
+                f"{self.path} is not a TFLite model (no 'TFL3' identifier at bytes 4..8)"
+            )
+        self.threads = threads if threads is not None else default_threads()
+        interpreter_class, self.backend = _interpreter_class()
+        try:
+            # num_threads is always explicit; the default op resolver applies XNNPACK.
+            self._interpreter = interpreter_class(model_content=content, num_threads=self.threads)
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as err:
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err)
+            raise ModelLoadError(f"{self.path} cannot be loaded: {first_line}") from None
+        self._check_signature()
+        self.spec = self._read_spec(content).with_fingerprint(fingerprint_bytes(content))
+        self._check_spec()
+
+    @property
+    def fingerprint(self) -> str:
+        return self.spec.fingerprint
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.spec.input_size
+
+    def _check_signature(self) -> None:
+        inputs = self._interpreter.get_input_details()
+        outputs = self._interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelLoadError(
+                f"{self.path}: an embedding model has one input and one output, "
+                f"found {len(inputs)} and {len(outputs)}"
+            )
+        self._input, self._output = inputs[0], outputs[0]
+        shape = tuple(self._input["shape"])
+        if len(shape) != 4 or shape[3] != 3 or len(self._output["shape"]) != 2:
+            raise ModelLoadError(
+                f"{self.path}: expected input 1xHxWx3 and output 1xD, found "
+                f"{'x'.join(map(str, shape))} and {'x'.join(map(str, self._output['shape']))}"
+            )
+        self._input_dtype = np.dtype(self._input["dtype"])
+        self._input_scale, self._input_zero = self._input["quantization"]
+        self._output_scale, self._output_zero = self._output["quantization"]
+
+    def _read_spec(self, content: bytes) -> ModelSpec:
+        try:
+            embedded = read_metadata(content).get(SPEC_METADATA_NAME)
+        except TFLiteFormatError as err:
+            raise ModelLoadError(f"{self.path}: {err}") from None
+        try:
+            if embedded is not None:
+                return ModelSpec.from_json(embedded)
+            sidecar = spec_sidecar_path(self.path)
+            if sidecar.exists():
+                return ModelSpec.load(sidecar)
+        except SpecError as err:
+            raise ModelLoadError(f"{self.path}: {err}") from None
+        _, height, width, _ = (int(v) for v in self._input["shape"])
+        quantized = self._input_dtype == np.uint8 and self._output_scale != 0
+        return ModelSpec(
+            height,
+            width,
+            int(self._output["shape"][1]),
+            "unknown",
+            "int8" if quantized else "float32",
+        )
+
+    def _check_spec(self) -> None:
+        _, height, width, _ = (int(v) for v in self._input["shape"])
+        size = int(self._output["shape"][1])
+        spec = self.spec
+        if (spec.input_height, spec.input_width, spec.embedding_size) != (height, width, size):
+            raise ModelLoadError(
+                f"{self.path}: its spec says input {spec.input_height}x{spec.input_width} and "
+                f"embedding {spec.embedding_size}, the tensors say {height}x{width} and {size}"
+            )
+
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        """Centre-crop and resize an H x W x 3 uint8 RGB image to the model's input tensor."""
+        resized = center_crop_resize(image, self.input_size)
+        if self._input_dtype == np.uint8:
+            if (self._input_scale, self._input_zero) not in ((1.0, 0), (0.0, 0)):
+                q = np.rint(resized / self._input_scale + self._input_zero)
+                resized = np.clip(q, 0, 255).astype(np.uint8)
+            return resized[np.newaxis]
+        if self._input_dtype == np.float32:
+            return resized.astype(np.float32)[np.newaxis]
+        raise ModelLoadError(f"{self.path}: unsupported input type {self._input_dtype}")
+
+    def invoke(self, tensor: np.ndarray) -> np.ndarray:
+        """Run the interpreter on a prepared input; return the raw output row (a copy)."""
+        self._interpreter.set_tensor(self._input["index"], tensor)
+        self._interpreter.invoke()
+        return self._interpreter.get_tensor(self._output["index"])[0].copy()
+
+    def finish(self, raw: np.ndarray) -> np.ndarray:
+        """Dequantise a raw output row if needed and L2-normalise it in float32."""
+        vector = raw.astype(np.float32)
+        if raw.dtype != np.float32 and self._output_scale:
+            vector = (vector - self._output_zero) * np.float32(self._output_scale)
+        norm = float(np.linalg.norm(vector))
+        return vector / norm if norm > 0 else vector
+
+    def embed(self, image: np.ndarray) -> np.ndarray:
+        """The L2-normalised float32 embedding of an H x W x 3 uint8 RGB image."""
+        return self.finish(self.invoke(self.prepare(image)))
+
+    def embed_many(self, images) -> np.ndarray:
+        """Stack the embeddings of several images into an N x D float32 matrix."""
+        rows = [self.embed(image) for image in images]
+        if not rows:
+            return np.zeros((0, self.spec.embedding_size), np.float32)
+        return np.stack(rows)
