@@ -1,0 +1,70 @@
+"""A Keras model that trains a network with an :class:`~train.losses.Objective`.
+
+``fit`` brings callbacks, progress bars, ``BackupAndRestore`` and ``tf.distribute``;
+this class only supplies the step: forward, objective, gradient step, then the
+objective's non-gradient update (the center update).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from train.losses import Objective
+
+keras = tf.keras
+
+
+class EmbeddingTrainer(keras.Model):
+    """Trains ``network`` (inputs -> ``{"logits", "deep_feature", "embedding"}``)."""
+
+    def __init__(self, network: keras.Model, objective: Objective, **kwargs):
+        super().__init__(**kwargs)
+        self.network = network
+        self.objective = objective
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.term_trackers = [keras.metrics.Mean(name=name) for name in objective.term_names]
+        self.accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+
+    def call(self, inputs, training=False):
+        return self.network(inputs, training=training)
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, *self.term_trackers, self.accuracy]
+
+    def train_step(self, data):
+        inputs, labels = data
+        with tf.GradientTape() as tape:
+            outputs = self.network(inputs, training=True)
+            terms = self.objective.terms(labels, outputs)
+            per_example = self.objective.total(terms)
+            loss = tf.nn.compute_average_loss(per_example)
+            if self.network.losses:
+                loss += tf.nn.scale_regularization_loss(tf.add_n(self.network.losses))
+            scaled = self._scale(loss)
+        variables = self.network.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        if isinstance(self.optimizer, keras.mixed_precision.LossScaleOptimizer):
+            gradients = self.optimizer.get_unscaled_gradients(gradients)
+        pairs = [(g, v) for g, v in zip(gradients, variables, strict=True) if g is not None]
+        self.optimizer.apply_gradients(pairs)
+        self.objective.update(labels, outputs)
+        return self._update_metrics(per_example, terms, labels, outputs)
+
+    def test_step(self, data):
+        inputs, labels = data
+        outputs = self.network(inputs, training=False)
+        terms = self.objective.terms(labels, outputs)
+        return self._update_metrics(self.objective.total(terms), terms, labels, outputs)
+
+    def _scale(self, loss):
+        if isinstance(self.optimizer, keras.mixed_precision.LossScaleOptimizer):
+            return self.optimizer.get_scaled_loss(loss)
+        return loss
+
+    def _update_metrics(self, per_example_loss, terms, labels, outputs) -> dict:
+        self.loss_tracker.update_state(per_example_loss)
+        for tracker in self.term_trackers:
+            tracker.update_state(terms[tracker.name])
+        self.accuracy.update_state(tf.reshape(labels, [-1]), outputs["logits"])
+        return {m.name: m.result() for m in self.metrics}
