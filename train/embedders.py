@@ -59,9 +59,44 @@ class KerasEmbedder:
         return self._predict(np.asarray(images, np.float32)).numpy()
 
 
+class PretrainedEmbedder(KerasEmbedder):
+    """Frozen ImageNet features, globally pooled and L2-normalised: the no-training baseline.
+
+    Named ``pretrained:BACKBONE[@SIZE]`` on the command line, e.g.
+    ``pretrained:efficientnet_lite0@96``.
+    """
+
+    def __init__(self, backbone: str, image_size: int | None = None):
+        import tensorflow as tf
+
+        from train.backbones import BackboneError, build_backbone, default_image_size
+        from train.layers import L2Normalize
+
+        try:
+            size = image_size or default_image_size(backbone)
+            features = build_backbone(backbone, size, weights="imagenet")
+        except BackboneError as err:
+            raise EmbedderError(str(err)) from None
+        pooled = tf.keras.layers.GlobalAveragePooling2D()(features.output)
+        self.model = tf.keras.Model(features.input, L2Normalize()(pooled))
+        self.name = f"pretrained-{backbone}@{size}"
+        self.input_size = (size, size)
+        self._predict = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+
+
+PRETRAINED_PREFIX = "pretrained:"
+
+
 def open_embedder(path: str | Path, threads: int | None = None):
-    """A ``TFLiteEmbedder`` for a ``.tflite`` file, a ``KerasEmbedder`` for a run directory."""
+    """An embedder for a ``.tflite`` file, a run directory or ``pretrained:BACKBONE[@SIZE]``."""
+    if str(path).startswith(PRETRAINED_PREFIX):
+        name, _, size = str(path)[len(PRETRAINED_PREFIX) :].partition("@")
+        if size and not size.isdigit():
+            raise EmbedderError(f"{path}: the size after @ must be a number of pixels")
+        return PretrainedEmbedder(name, int(size) if size else None)
     path = Path(path)
+    if not path.exists():
+        raise EmbedderError(f"{path}: no such file or directory")
     if path.is_dir():
         return KerasEmbedder(path)
     if path.suffix == ".tflite":

