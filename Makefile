@@ -1,0 +1,45 @@
+# itemrec: `make demo` runs the whole product on the bundled sample; `make test` runs the tests.
+# Each creates (once) its own virtual environment in .venv with Python 3.10+.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MVN := mvn -o -B -q -Dmaven.repo.local=/usr/share/maven-repo -f android_demo/core/pom.xml
+DEMO_OUT ?= demo_out
+
+.PHONY: venv test test-python test-java demo bench lint sample clean
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[train,edge,dev]'
+	touch $@
+
+test: test-python test-java
+
+test-python: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+# The Android core's JUnit suite, offline with Debian's Maven (see .ci/run for the packages).
+test-java:
+	@if command -v mvn >/dev/null 2>&1; then $(MVN) test; \
+	else echo "mvn not found: skipping the Java core tests (apt-get install maven junit4, see .ci/run)"; fi
+
+demo: $(STAMP)
+	$(BIN)/python scripts/demo.py --out $(DEMO_OUT)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# Rebuild data/sample from the npm tarballs (needs npm and the registry).
+sample: $(STAMP)
+	$(BIN)/python scripts/build_sample.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
