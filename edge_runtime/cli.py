@@ -139,25 +139,6 @@ def gallery_build(model_path, images_dir, db_path, names_csv, threads):
     )
 
 
-@gallery.command("add")
-@model_option
-@db_option
-@click.option("--code", required=True, help="Item code.")
-@click.option("--name", default=None, help="Item name (default: keep it, or the code).")
-@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@threads_option
-@one_line_errors
-def gallery_add(model_path, db_path, code, name, images, threads):
-    """Add representative IMAGES to an item (created if new), in one transaction."""
-    model, db = open_matching(model_path, db_path, threads)
-    with db:
-        report = enroll_files(db, model, code, name, images)
-    echo_skipped(report)
-    if not report.items:
-        raise click.ClickException(f"no readable image for {code}; nothing enrolled")
-    click.echo(f"{code}: added {report.representatives} representatives")
-
-
 @gallery.command("remove")
 @db_option
 @click.argument("codes", nargs=-1, required=True)
@@ -370,6 +351,8 @@ def enroll(model_path, db_path, code, name, camera, shots, interval, roi, images
         raise click.ClickException(f"no readable image for {code}; nothing enrolled")
     click.echo(f"{code}: enrolled {report.representatives} representatives")
 
+
+gallery.add_command(enroll, name="add")
 
 if __name__ == "__main__":
     main()

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_runtime.camera import FrameGrabber, center_roi
+from edge_runtime.camera import CameraError, FrameGrabber, center_roi
 from edge_runtime.folders import scan_class_folders
 from edge_runtime.gallery import Gallery, GalleryError
 from edge_runtime.images import ImageLoadError, load_image
@@ -107,14 +107,16 @@ def enroll_camera(
     shots: int,
     roi: float = 0.6,
     interval: float = 0.5,
+    stall_seconds: float = 10.0,
 ) -> EnrolmentReport:
     """Take ``shots`` frames ``interval`` s apart (centre region) and enrol them together."""
     vectors = []
     with grabber:
         while len(vectors) < shots:
-            frame = grabber.latest(timeout=2.0)
+            frame = grabber.latest(timeout=stall_seconds)
             if frame is None:
-                continue
+                source = grabber.source
+                raise CameraError(f"no frame from camera {source!r} for {stall_seconds:g} s")
             rgb = cv2.cvtColor(center_roi(frame, roi), cv2.COLOR_BGR2RGB)
             vectors.append(model.embed(rgb))
             if len(vectors) < shots:

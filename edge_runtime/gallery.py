@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -247,6 +248,8 @@ class Gallery:
             self._bump_revision()
             pause = float(os.environ.get(PAUSE_BEFORE_COMMIT_ENV, "0") or 0)
             if pause > 0:
+                sys.stderr.write(f"{PAUSE_BEFORE_COMMIT_ENV}: pausing {pause:g} s\n")
+                sys.stderr.flush()
                 time.sleep(pause)
             count = self._db.execute(
                 "SELECT COUNT(*) FROM embeddings WHERE item_id = ?", (item_id,)

@@ -1,0 +1,34 @@
+"""Fixtures of the device tests: reference images, class folders, a names CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from edge_helpers import FIXTURES, ITEM_IMAGES, write_png
+
+
+@pytest.fixture(scope="session")
+def reference():
+    """``images`` (8 x 32 x 32 x 3 uint8) and the Keras model's ``embeddings`` of them."""
+    data = np.load(FIXTURES / "tiny_reference.npz")
+    return {"images": data["images"], "embeddings": data["embeddings"]}
+
+
+@pytest.fixture
+def class_folders(tmp_path, reference) -> Path:
+    """``images/<code>/`` for A, B, C (two copies each) plus an unreadable file in B."""
+    root = tmp_path / "images"
+    for code, index in ITEM_IMAGES.items():
+        write_png(root / code / "front.png", reference["images"][index])
+        write_png(root / code / "back.png", reference["images"][index], scale=3)
+    (root / "B" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    return root
+
+
+@pytest.fixture
+def names_csv(tmp_path) -> Path:
+    path = tmp_path / "names.csv"
+    path.write_text("code,name\nA,Apple juice\nB,Bread\nC,Coffee\n", encoding="utf-8")
+    return path

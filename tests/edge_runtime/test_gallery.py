@@ -1,0 +1,167 @@
+"""The SQLite gallery: storage, grouping, threshold, refusals and crash safety."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from edge_helpers import INT8_MODEL, write_png
+
+from edge_runtime.gallery import (
+    PAUSE_BEFORE_COMMIT_ENV,
+    Gallery,
+    GalleryError,
+    ModelMismatchError,
+)
+from edge_runtime.lookup import GalleryLookup
+from edge_runtime.spec import ModelSpec
+
+SPEC = ModelSpec(32, 32, 3, "test", fingerprint="f" * 64)
+
+
+def rows(*vectors):
+    return np.asarray(vectors, np.float32)
+
+
+@pytest.fixture
+def gallery(tmp_path):
+    with Gallery.create(tmp_path / "g.db", SPEC) as g:
+        g.enroll("b", "Bread", rows([0, 1, 0]), ["b1.jpg"], {"shelf": 3})
+        g.enroll("a", None, rows([1, 0, 0], [0.6, 0.8, 0]))
+        yield g
+
+
+def test_vectors_are_grouped_by_item_in_code_order(gallery):
+    gallery.enroll("b", None, rows([0, 0, 1]))  # a third representative, added later
+    v = gallery.vectors()
+    assert v.codes == ["a", "b"] and v.names == ["a", "Bread"]  # no name: the code
+    np.testing.assert_array_equal(v.item_index, [0, 0, 1, 1])
+    np.testing.assert_array_equal(v.matrix, rows([1, 0, 0], [0.6, 0.8, 0], [0, 1, 0], [0, 0, 1]))
+    assert v.matrix.dtype == np.float32 and v.matrix.flags.c_contiguous
+    items = {i.code: i for i in gallery.items()}
+    assert items["b"].representatives == 2 and items["b"].attributes == {"shelf": 3}
+
+
+def test_wal_schema_version_and_reopen(gallery, tmp_path):
+    gallery.close()
+    db = sqlite3.connect(tmp_path / "g.db")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("SELECT version FROM schema_version").fetchone()[0] == 1
+    db.close()
+    with Gallery.open(tmp_path / "g.db") as again:
+        assert again.spec == SPEC and again.fingerprint == "f" * 64
+        assert [i.code for i in again.items()] == ["a", "b"]
+
+
+def test_remove_threshold_and_revision(gallery):
+    start = gallery.revision
+    gallery.set_threshold(0.75)
+    assert gallery.threshold == 0.75
+    gallery.remove("a")
+    assert [i.code for i in gallery.items()] == ["b"]
+    assert len(gallery.vectors().matrix) == 1  # representatives went with the item
+    assert gallery.revision == start + 2
+    with pytest.raises(GalleryError, match="no item with code 'zz'"):
+        gallery.remove("zz")
+    with pytest.raises(GalleryError, match=r"\[-1, 1\]"):
+        gallery.set_threshold(1.5)
+    gallery.set_threshold(None)
+    assert gallery.threshold is None
+
+
+def test_lookup_refreshes_when_the_gallery_changes(gallery):
+    lookup = GalleryLookup(gallery)
+    assert lookup.identify(rows([0, 0, 1])[0]).matches[0].code in ("a", "b")
+    assert not lookup.refresh()
+    gallery.enroll("c", "Coffee", rows([0, 0, 1]))
+    gallery.set_threshold(0.5)
+    assert lookup.refresh()
+    result = lookup.identify(rows([0, 0.6, 0.8])[0])
+    assert result.item.code == "c" and result.item.score == pytest.approx(0.8)
+    assert lookup.threshold == 0.5
+    assert GalleryLookup(gallery, threshold=0.9).threshold == 0.9  # an override wins
+
+
+def test_a_failed_enrolment_leaves_nothing(gallery):
+    before = gallery.revision
+    with pytest.raises(GalleryError, match="2 vectors but 1 sources"):
+        gallery.enroll("d", "D", rows([1, 0, 0], [0, 1, 0]), ["only-one.jpg"])
+    with pytest.raises(GalleryError, match="N x 3 vectors"):
+        gallery.enroll("d", "D", rows([1, 0]))
+    assert "d" not in [i.code for i in gallery.items()] and gallery.revision == before
+
+
+def test_another_model_is_refused_with_the_way_to_rebuild(gallery):
+    gallery.check_model("f" * 64)
+    with pytest.raises(ModelMismatchError, match="rebuild it with 'itemrec-edge gallery build"):
+        gallery.check_model("e" * 64, "other.tflite")
+
+
+def test_missing_corrupt_and_foreign_files(tmp_path, gallery):
+    with pytest.raises(GalleryError, match="does not exist"):
+        Gallery.open(tmp_path / "nope.db")
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(os.urandom(4096))
+    with pytest.raises(GalleryError, match="junk.db is not a readable itemrec gallery"):
+        Gallery.open(junk)
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
+    with pytest.raises(GalleryError, match="other.db is not a readable itemrec gallery"):
+        Gallery.open(other)
+    gallery._db.execute("UPDATE schema_version SET version = 99")
+    with pytest.raises(GalleryError, match="schema version 99"):
+        Gallery.open(gallery.path)
+    with pytest.raises(GalleryError, match="already exists"):
+        Gallery.create(gallery.path, SPEC)
+
+
+def test_enrolment_killed_before_commit_leaves_the_gallery_intact(tmp_path, reference):
+    """SIGKILL a real ``itemrec-edge enroll`` inside its transaction: item absent, DB ok."""
+    from edge_runtime.interpreter import EmbeddingModel
+
+    db_path = tmp_path / "g.db"
+    model = EmbeddingModel(INT8_MODEL)
+    with Gallery.create(db_path, model.spec) as g:
+        g.enroll("A", "Apple", model.embed_many(reference["images"][:1]))
+    images = [str(write_png(tmp_path / f"{i}.png", reference["images"][i])) for i in (2, 3, 4)]
+    command = [
+        sys.executable,
+        "-m",
+        "edge_runtime.cli",
+        "enroll",
+        "--model",
+        str(INT8_MODEL),
+        "--db",
+        str(db_path),
+        "--code",
+        "D",
+        "--name",
+        "Dates",
+        *images,
+    ]
+    env = dict(os.environ, **{PAUSE_BEFORE_COMMIT_ENV: "60"})
+    proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:  # wait until it is inside the transaction
+            if PAUSE_BEFORE_COMMIT_ENV in line:
+                break
+        else:
+            pytest.fail("the enrolment never reached its commit")
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        proc.kill()
+        proc.stderr.close()
+    with Gallery.open(db_path) as g:
+        assert g.integrity_ok()
+        assert [(i.code, i.representatives) for i in g.items()] == [("A", 1)]
+    # The same enrolment, not interrupted, is complete.
+    subprocess.run(command, check=True, capture_output=True)
+    with Gallery.open(db_path) as g:
+        assert [(i.code, i.representatives) for i in g.items()] == [("A", 1), ("D", 3)]
+        assert g.integrity_ok()
