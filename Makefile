@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 MVN := mvn -o -B -q -Dmaven.repo.local=/usr/share/maven-repo -f android_demo/core/pom.xml
 DEMO_OUT ?= demo_out
 
-.PHONY: venv test test-python test-java demo bench lint sample clean
+.PHONY: venv test test-python test-java demo bench lint sample clean check-edge-install
 
 venv: $(STAMP)
 
@@ -43,3 +43,13 @@ sample: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
+
+# The device install: only the `edge` extra, then the runtime must import and run without TF.
+EDGE_VENV ?= .venv-edge
+check-edge-install:
+	rm -rf $(EDGE_VENV) && $(PYTHON) -m venv $(EDGE_VENV)
+	$(EDGE_VENV)/bin/python -m pip install -q '.[edge]'
+	cd / && $(abspath $(EDGE_VENV))/bin/python -c "import sys, edge_runtime.cli, edge_runtime.interpreter; \
+	assert 'tensorflow' not in sys.modules; \
+	import importlib.util as u; print('edge-only install OK; tensorflow installed:', u.find_spec('tensorflow') is not None)"
+	$(EDGE_VENV)/bin/itemrec-edge --help >/dev/null
