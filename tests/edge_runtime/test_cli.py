@@ -1,0 +1,129 @@
+"""``itemrec-edge`` gallery maintenance commands, help texts and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from edge_helpers import FP32_MODEL, INT8_MODEL
+
+from edge_runtime.cli import main
+from edge_runtime.gallery import Gallery
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["gallery"],
+        ["gallery", "build"],
+        ["gallery", "add"],
+        ["gallery", "remove"],
+        ["gallery", "list"],
+        ["gallery", "set-threshold"],
+        ["gallery", "export"],
+        ["identify"],
+        ["run"],
+        ["enroll"],
+    ],
+)
+def test_every_command_has_help(command):
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0 and "Usage: " in result.output
+
+
+def test_build_list_add_remove_threshold_export(tmp_path, class_folders, names_csv):
+    db = tmp_path / "g.db"
+    assert (
+        invoke(
+            "gallery",
+            "build",
+            "--model",
+            INT8_MODEL,
+            "--images",
+            class_folders,
+            "--db",
+            db,
+            "--names",
+            names_csv,
+        ).exit_code
+        == 0
+    )
+    extra = class_folders / "A" / "front.png"
+    result = invoke("gallery", "add", "--model", INT8_MODEL, "--db", db, "--code", "A", extra)
+    assert result.exit_code == 0 and "enrolled 1 representatives" in result.output
+    assert invoke("gallery", "remove", "--db", db, "C").exit_code == 0
+    assert invoke("gallery", "set-threshold", "--db", db, 0.8).exit_code == 0
+    listing = json.loads(invoke("gallery", "list", "--db", db, "--json").output)
+    assert [(i["code"], i["name"], i["representatives"]) for i in listing["items"]] == [
+        ("A", "Apple juice", 3),
+        ("B", "Bread", 2),
+    ]
+    assert listing["threshold"] == 0.8 and listing["spec"]["quantization"] == "int8"
+
+    android_export = pytest.importorskip("edge_runtime.android_export")
+    out = tmp_path / "gallery.bin"
+    result = invoke("gallery", "export", "--format", "android", "--db", db, "--out", out)
+    assert result.exit_code == 0, result.output
+    exported = android_export.read_gallery_bin(out)
+    with Gallery.open(db) as g:
+        vectors = g.vectors()
+    assert list(exported.codes) == ["A", "B"]
+    np.testing.assert_allclose(exported.vectors, vectors.matrix, atol=1e-6)
+    assert exported.threshold == pytest.approx(0.8)
+
+
+def test_errors_are_one_line_without_traceback(tmp_path, class_folders):
+    db = tmp_path / "g.db"
+    invoke("gallery", "build", "--model", INT8_MODEL, "--images", class_folders, "--db", db)
+    cases = {
+        "did not make the embeddings": (
+            "identify",
+            "--model",
+            FP32_MODEL,
+            "--db",
+            db,
+            class_folders / "A" / "front.png",
+        ),
+        "not a readable itemrec gallery": ("gallery", "list", "--db", INT8_MODEL),
+        "not a TFLite model": ("identify", "--model", db, "--db", db, "x.png"),
+        "already exists": (
+            "gallery",
+            "build",
+            "--model",
+            INT8_MODEL,
+            "--images",
+            class_folders,
+            "--db",
+            db,
+        ),
+        "no class folders": (
+            "gallery",
+            "build",
+            "--model",
+            INT8_MODEL,
+            "--images",
+            tmp_path / "images" / "A",
+            "--db",
+            tmp_path / "new.db",
+        ),
+        "broken.jpg": (
+            "identify",
+            "--model",
+            INT8_MODEL,
+            "--db",
+            db,
+            class_folders / "B" / "broken.jpg",
+        ),
+    }
+    for message, args in cases.items():
+        result = invoke(*args)
+        assert result.exit_code == 1, (message, result.output)
+        assert message in result.output and "Traceback" not in result.output
+        assert result.output.count("Error:") == 1
