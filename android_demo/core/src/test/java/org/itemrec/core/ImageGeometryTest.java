@@ -14,8 +14,8 @@ public class ImageGeometryTest {
     static final int MAX_ABS_DIFF = 1;
     /**
      * At most this share of all values may differ at all (measured: 4.3 %; 12 % on pure noise).
-     * OpenCV interpolates uint8 in 11-bit fixed point, and its SIMD body and scalar tail round
-     * differently, so it is not a bit-exact target; this class interpolates in float.
+     * OpenCV interpolates uint8 in 11-bit fixed point with truncating shifts (build- and
+     * CPU-dependent), so it is not a bit-exact target; this class interpolates in float.
      */
     static final double MAX_DIFFERING_SHARE = 0.10;
 
