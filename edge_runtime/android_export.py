@@ -163,7 +163,9 @@ def decode_gallery(data: bytes, *, name: str = "gallery.bin") -> GalleryBin:
         return GalleryFormatError(f"{name}: {message}")
 
     if len(data) < HEADER.size + CRC_SIZE:
-        raise fail(f"truncated: {len(data)} bytes, shorter than the {HEADER.size}-byte header")
+        raise fail(
+            f"truncated: {len(data)} bytes, shorter than the {HEADER.size}-byte header and the CRC"
+        )
     magic, version, dim, item_count, vector_count, threshold, height, width, fingerprint = (
         HEADER.unpack_from(data, 0)
     )

@@ -46,7 +46,8 @@ public final class GalleryReader {
     public static Gallery parse(byte[] data, String source) throws GalleryFormatException {
         if (data.length < HEADER_SIZE + CRC_SIZE) {
             throw new GalleryFormatException(source, "truncated: " + data.length
-                    + " bytes, shorter than the " + HEADER_SIZE + "-byte header");
+                    + " bytes, shorter than the " + HEADER_SIZE
+                    + "-byte header and the CRC");
         }
         ByteBuffer buf = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN);
         if (!Arrays.equals(Arrays.copyOfRange(data, 0, 8), MAGIC)) {
