@@ -7,8 +7,11 @@ only), so tfmot can quantise a model built from ``backbone.input``/``backbone.ou
 
 from __future__ import annotations
 
+import os
+
 from . import efficientnet_lite, inception_v3
 from .errors import BackboneError
+from .keras_weights import load_keras_weights
 from .layers import InputNormalization
 
 BACKBONES = ("inception_v3", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
@@ -55,6 +58,18 @@ def _size(name: str, image_size) -> tuple[int, int]:
     return int(height), int(width)
 
 
+def _check_weights(weights: str) -> None:
+    if (
+        weights in ("imagenet", "none")
+        or os.path.exists(weights)
+        or os.path.exists(f"{weights}.index")
+    ):
+        return
+    raise BackboneError(
+        f"{weights}: no such weights file (weights are 'imagenet', 'none' or a path)"
+    )
+
+
 def build_backbone(name: str, image_size: int | tuple[int, int], weights: str = "imagenet"):
     """Build backbone ``name`` for ``image_size`` (side or ``(height, width)``).
 
@@ -64,10 +79,12 @@ def build_backbone(name: str, image_size: int | tuple[int, int], weights: str = 
     """
     _check_name(name)
     height, width = _size(name, image_size)
+    _check_weights(weights)
     if name == "inception_v3":
+        path = None if weights == "none" else inception_v3.weights_path(weights)
         model = inception_v3.build_inception_v3(height, width)
-        if weights != "none":
-            inception_v3.load_weights(model, weights)
+        if path is not None:
+            load_keras_weights(model, path)
         return model
     model, weight_map = efficientnet_lite.build_efficientnet_lite(name, height, width)
     if weights != "none":

@@ -1,12 +1,12 @@
-"""Import TensorFlow with the Keras 2 API (tf_keras), which tfmot requires."""
+"""TensorFlow with the Keras 2 API (tf_keras), which tfmot requires.
 
-import os
+``train/__init__.py`` sets ``TF_USE_LEGACY_KERAS=1`` before anything imports TensorFlow;
+this module refuses to go on if TensorFlow was imported earlier with Keras 3.
+"""
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tensorflow as tf
 
-import tensorflow as tf  # noqa: E402
-
-from .errors import BackboneError  # noqa: E402
+from .errors import BackboneError
 
 keras = tf.keras
 if not keras.__name__.startswith("tf_keras"):

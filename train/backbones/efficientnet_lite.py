@@ -9,7 +9,6 @@ Convolutions pad like TensorFlow's ``"same"`` (the weights come from TF checkpoi
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -235,7 +234,7 @@ def load_weights(model, weight_map: dict, weights: str) -> None:
     if weights == "imagenet":
         load_torch_weights(model, weight_map, imagenet_weights_path(model.name))
         return
-    if weights.endswith((".pth", ".pt")) and os.path.isfile(weights):
+    if weights.endswith((".pth", ".pt")):
         load_torch_weights(model, weight_map, weights)
     else:
         load_keras_weights(model, weights)

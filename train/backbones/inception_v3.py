@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from ._keras import keras
 from .errors import BackboneError
-from .keras_weights import load_keras_weights
 from .layers import InputNormalization
 
 NORMALISATION = {"offset": 127.5, "divisor": 127.5}
@@ -38,6 +37,6 @@ def imagenet_weights_path() -> str:
         ) from exc
 
 
-def load_weights(model, weights: str) -> None:
-    """Load ``"imagenet"`` (Keras' file) or a local Keras weights file, in layer order."""
-    load_keras_weights(model, imagenet_weights_path() if weights == "imagenet" else weights)
+def weights_path(weights: str) -> str:
+    """The weights file for ``"imagenet"`` (Keras' file, fetched first) or a local path."""
+    return imagenet_weights_path() if weights == "imagenet" else weights

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 from .errors import BackboneError
 
 
 def load_keras_weights(model, path: str) -> None:
     """``model.load_weights(path)`` (layer order), with one clear BackboneError on failure."""
-    if not (os.path.isfile(path) or os.path.isfile(f"{path}.index")):
-        raise BackboneError(
-            f"{path}: no such weights file (weights are 'imagenet', 'none' or a path)"
-        )
     try:
         model.load_weights(path)
     except Exception as exc:  # h5py and TensorFlow raise many types for a wrong file
