@@ -33,3 +33,8 @@ def write_video(path: Path, frames_rgb: list[np.ndarray], fps: float = 30.0) -> 
         writer.write(cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
     writer.release()
     return path
+
+
+def build_args(images, db, *extra) -> list:
+    """Arguments of ``itemrec-edge gallery build`` with the int8 tiny model."""
+    return ["gallery", "build", "--model", INT8_MODEL, "--images", images, "--db", db, *extra]

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from edge_helpers import FP32_MODEL, INT8_MODEL
+from edge_helpers import FP32_MODEL, INT8_MODEL, build_args
 
 from edge_runtime.cli import main
 from edge_runtime.gallery import Gallery
@@ -40,21 +40,7 @@ def test_every_command_has_help(command):
 
 def test_build_list_add_remove_threshold_export(tmp_path, class_folders, names_csv):
     db = tmp_path / "g.db"
-    assert (
-        invoke(
-            "gallery",
-            "build",
-            "--model",
-            INT8_MODEL,
-            "--images",
-            class_folders,
-            "--db",
-            db,
-            "--names",
-            names_csv,
-        ).exit_code
-        == 0
-    )
+    assert invoke(*build_args(class_folders, db, "--names", names_csv)).exit_code == 0
     extra = class_folders / "A" / "front.png"
     result = invoke("gallery", "add", "--model", INT8_MODEL, "--db", db, "--code", "A", extra)
     assert result.exit_code == 0 and "enrolled 1 representatives" in result.output
@@ -81,7 +67,7 @@ def test_build_list_add_remove_threshold_export(tmp_path, class_folders, names_c
 
 def test_errors_are_one_line_without_traceback(tmp_path, class_folders):
     db = tmp_path / "g.db"
-    invoke("gallery", "build", "--model", INT8_MODEL, "--images", class_folders, "--db", db)
+    invoke(*build_args(class_folders, db))
     cases = {
         "did not make the embeddings": (
             "identify",
@@ -93,26 +79,8 @@ def test_errors_are_one_line_without_traceback(tmp_path, class_folders):
         ),
         "not a readable itemrec gallery": ("gallery", "list", "--db", INT8_MODEL),
         "not a TFLite model": ("identify", "--model", db, "--db", db, "x.png"),
-        "already exists": (
-            "gallery",
-            "build",
-            "--model",
-            INT8_MODEL,
-            "--images",
-            class_folders,
-            "--db",
-            db,
-        ),
-        "no class folders": (
-            "gallery",
-            "build",
-            "--model",
-            INT8_MODEL,
-            "--images",
-            tmp_path / "images" / "A",
-            "--db",
-            tmp_path / "new.db",
-        ),
+        "already exists": build_args(class_folders, db),
+        "no class folders": build_args(class_folders / "A", tmp_path / "new.db"),
         "broken.jpg": (
             "identify",
             "--model",

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edge_helpers import INT8_MODEL, ITEM_IMAGES, UNKNOWN_IMAGE, write_png, write_video
+from edge_helpers import (
+    INT8_MODEL,
+    ITEM_IMAGES,
+    UNKNOWN_IMAGE,
+    build_args,
+    write_png,
+    write_video,
+)
 
 from edge_runtime.interpreter import EmbeddingModel
 
@@ -57,20 +64,7 @@ def test_build_identify_and_run_live_without_tensorflow(
     edge, tmp_path, class_folders, names_csv, reference
 ):
     db = tmp_path / "gallery.db"
-    built = edge(
-        "gallery",
-        "build",
-        "--model",
-        INT8_MODEL,
-        "--images",
-        class_folders,
-        "--db",
-        db,
-        "--names",
-        names_csv,
-        "--threads",
-        1,
-    )
+    built = edge(*build_args(class_folders, db, "--names", names_csv, "--threads", 1))
     assert built.returncode == 0, built.stderr
     assert "3 items, 6 representatives, 1 skipped" in built.stdout
     assert "broken.jpg" in built.stderr  # the unreadable image is reported by name

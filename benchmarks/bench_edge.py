@@ -1,0 +1,131 @@
+"""Where a live frame's time goes: capture, preprocessing, invoke, lookup.
+
+Plays a 640x480 video through the threaded ``FrameGrabber`` (as fast as it decodes) into the
+live loop's steps, against a random 1,000-item gallery, and compares the per-frame total with
+the raw ``invoke()`` time measured alone on the same input (goal: total / invoke <= 1.10 at
+steady state for a real-sized model; a tiny model's invoke is too short to hide the rest).
+
+    python benchmarks/bench_edge.py [--model big.tflite ...] [--frames 200] [--threads N]
+
+Runs the tiny fixture model plus every ``--model``; writes ``benchmarks/results/edge.json``
+and ``edge.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import click
+import cv2
+import numpy as np
+
+from edge_runtime.camera import FrameGrabber, center_roi
+from edge_runtime.gallery import GalleryVectors
+from edge_runtime.interpreter import EmbeddingModel, default_threads
+from edge_runtime.lookup import Lookup
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+TINY = ROOT / "tests" / "fixtures" / "tiny_int8.tflite"
+WARM_UP = 10
+
+
+def make_video(path: Path, frames: int) -> Path:
+    rng = np.random.default_rng(0)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 480))
+    for _ in range(frames):
+        small = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+        writer.write(cv2.resize(small, (640, 480), interpolation=cv2.INTER_LINEAR))
+    writer.release()
+    return path
+
+
+def random_lookup(items: int, dim: int) -> Lookup:
+    rows = np.random.default_rng(1).normal(size=(items, dim)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    codes = [str(i) for i in range(items)]
+    return Lookup(GalleryVectors(rows, np.arange(items), codes, codes))
+
+
+def measure(model_path: Path, video: Path, frames: int, threads: int, roi: float) -> dict:
+    model = EmbeddingModel(model_path, threads=threads)
+    lookup = random_lookup(1000, model.spec.embedding_size)
+    steps = {"capture": [], "preprocess": [], "invoke": [], "lookup": []}
+    with FrameGrabber(str(video), realtime=False) as grabber:
+        for n in range(frames):
+            t0 = time.perf_counter()
+            frame = grabber.latest(timeout=5)
+            if frame is None:
+                break
+            t1 = time.perf_counter()
+            tensor = model.prepare(cv2.cvtColor(center_roi(frame, roi), cv2.COLOR_BGR2RGB))
+            t2 = time.perf_counter()
+            raw = model.invoke(tensor)
+            t3 = time.perf_counter()
+            lookup.identify(model.finish(raw), 3)
+            t4 = time.perf_counter()
+            if n >= WARM_UP:
+                for name, dt in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                    steps[name].append(dt)
+    raw_invoke = []
+    for n in range(len(steps["invoke"]) + WARM_UP):
+        t0 = time.perf_counter()
+        model.invoke(tensor)
+        if n >= WARM_UP:
+            raw_invoke.append(time.perf_counter() - t0)
+    ms = {name: 1e3 * float(np.mean(values)) for name, values in steps.items()}
+    total = sum(ms.values())
+    raw_ms = 1e3 * float(np.mean(raw_invoke))
+    return {
+        "model": model_path.name,
+        "backbone": model.spec.backbone,
+        "quantization": model.spec.quantization,
+        "input": f"{model.spec.input_height}x{model.spec.input_width}",
+        "threads": threads,
+        "frames": len(steps["invoke"]),
+        **{f"{name}_ms": round(value, 4) for name, value in ms.items()},
+        "total_ms": round(total, 4),
+        "raw_invoke_ms": round(raw_ms, 4),
+        "total_over_raw_invoke": round(total / raw_ms, 3),
+    }
+
+
+@click.command()
+@click.option("--model", "models", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Another .tflite to measure (repeatable).")
+@click.option("--frames", default=200, show_default=True)
+@click.option("--threads", default=None, type=int, help="Interpreter threads (default: all).")
+@click.option("--roi", default=0.6, show_default=True)
+def main(models, frames, threads, roi):
+    """Split per-frame time into capture, preprocessing, invoke and lookup."""
+    threads = threads or default_threads()
+    with tempfile.TemporaryDirectory() as tmp:
+        video = make_video(Path(tmp) / "bench.avi", frames + WARM_UP)
+        rows = [measure(Path(m), video, frames + WARM_UP, threads, roi)
+                for m in (TINY, *models)]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "edge.json").write_text(json.dumps(rows, indent=2))
+    lines = [
+        "Per-frame time (ms, mean at steady state) of the live loop's steps on 640x480 frames, "
+        "1,000-item gallery.",
+        "",
+        "| model | quant | input | threads | capture | preprocess | invoke | lookup | total "
+        "| raw invoke | total / raw |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['model']} | {r['quantization']} | {r['input']} | {r['threads']} | "
+        f"{r['capture_ms']:.3f} | {r['preprocess_ms']:.3f} | {r['invoke_ms']:.3f} | "
+        f"{r['lookup_ms']:.3f} | {r['total_ms']:.3f} | {r['raw_invoke_ms']:.3f} | "
+        f"{r['total_over_raw_invoke']:.2f} |"
+        for r in rows
+    ]
+    (RESULTS / "edge.md").write_text("\n".join(lines) + "\n")
+    click.echo("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
