@@ -1,0 +1,118 @@
+"""The training configuration: defaults (the seed study's values), a JSON file, CLI flags.
+
+Precedence: defaults < ``--config FILE`` < flags given on the command line. The
+resolved configuration is written to ``<run>/config.json``; rerunning into the same
+run directory with a different configuration is refused (it would not be a resume).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from train.errors import TrainError
+
+#: Keys that may differ between the run that started a directory and the one resuming it.
+RESUMABLE_CHANGES = frozenset({"out", "verbose"})
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    data: str = ""
+    out: str = ""
+    backbone: str = "efficientnet_lite0"
+    weights: str = "imagenet"  # "imagenet", "none" or a weights file
+    image_size: int = 0  # 0: the backbone's default
+    embedding_size: int = 128
+    hidden_units: int = 512
+    dropout: float = 0.5
+    prelu: bool = False
+    loss: str = "center"  # center | softmax | triplet
+    center_lambda: float = 1e-3
+    center_alpha: float = 0.5
+    triplet_margin: float = 0.2
+    triplet_k: int = 4  # images per class in a P x K batch (P = batch_size // K)
+    frozen_epochs: int = 20
+    finetune_epochs: int = 30
+    frozen_lr: float = 1e-3
+    finetune_lr: float = 1e-4
+    momentum: float = 0.9
+    batch_size: int = 64
+    augment: bool = True
+    flip: bool = False
+    val_classes: float = 0.1  # a count >= 1 or a fraction of the classes; 0: none
+    skip_small_classes: bool = False
+    cache_features: bool = False
+    mixed_precision: bool = False
+    xla: bool = False
+    scatter_classes: int = 10
+    checkpoint_every: int = 50  # batches between backups (and at every epoch end)
+    seed: int = 0
+    verbose: str = "auto"
+
+    def validate(self) -> TrainConfig:
+        if not self.data:
+            raise TrainError("no data directory given (--data)")
+        if not self.out:
+            raise TrainError("no run directory given (--out)")
+        if self.loss not in ("center", "softmax", "triplet"):
+            raise TrainError(f"unknown loss {self.loss!r}; choose center, softmax or triplet")
+        for name in ("batch_size", "embedding_size", "hidden_units", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise TrainError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.frozen_epochs < 0 or self.finetune_epochs < 0:
+            raise TrainError("epoch counts must not be negative")
+        if not 0 <= self.dropout < 1:
+            raise TrainError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.loss == "triplet" and not 2 <= self.triplet_k <= self.batch_size // 2:
+            raise TrainError("triplet batches need 2 <= --triplet-k <= batch_size / 2")
+        return self
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def load_config_file(path) -> dict:
+    """Read a JSON object of config keys (unknown keys are refused)."""
+    try:
+        values = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise TrainError(f"{path}: cannot read the config ({err})") from None
+    if not isinstance(values, dict):
+        raise TrainError(f"{path}: the config must be a JSON object")
+    unknown = sorted(set(values) - set(FIELDS))
+    if unknown:
+        raise TrainError(f"{path}: unknown config keys {', '.join(unknown)}")
+    return values
+
+
+def resolve_config(file_values: dict, overrides: dict) -> TrainConfig:
+    """Defaults, then the file's values, then the command line's."""
+    values = {**file_values, **overrides}
+    try:
+        return TrainConfig(**values).validate()
+    except TypeError as err:
+        raise TrainError(f"bad config: {err}") from None
+
+
+def check_resumable(run_dir: Path, config: TrainConfig) -> None:
+    """Refuse to continue a run directory that was started with a different configuration."""
+    saved_path = run_dir / "config.json"
+    if not saved_path.exists():
+        return
+    saved = json.loads(saved_path.read_text())
+    current = dataclasses.asdict(config)
+    changed = sorted(
+        key
+        for key in set(saved) | set(current)
+        if key not in RESUMABLE_CHANGES and saved.get(key) != current.get(key)
+    )
+    if changed:
+        raise TrainError(
+            f"{run_dir} holds a run with a different configuration ({', '.join(changed)}); "
+            "use another --out to start a new run"
+        )
