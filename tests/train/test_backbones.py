@@ -106,6 +106,8 @@ def test_bad_names_sizes_and_weights_are_refused_clearly(tmp_path):
         build_backbone("resnet50", 224, weights="none")
     with pytest.raises(BackboneError, match="at least 75x75 px, got 74x299"):
         build_backbone("inception_v3", (74, 299), weights="none")
+    with pytest.raises(BackboneError, match=r"int or \(height, width\), got \(224, 224, 3\)"):
+        build_backbone("efficientnet_lite0", (224, 224, 3), weights="none")
     with pytest.raises(BackboneError, match="at least 32x32"):
         build_backbone("efficientnet_lite0", 31, weights="none")
     with pytest.raises(BackboneError, match="no such weights file"):

@@ -49,7 +49,10 @@ def min_image_size(name: str) -> int:
 
 
 def _size(name: str, image_size) -> tuple[int, int]:
-    height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    if len(size) != 2 or not all(isinstance(side, int) for side in size):
+        raise BackboneError(f"image size must be an int or (height, width), got {image_size!r}")
+    height, width = size
     smallest = min_image_size(name)
     if min(height, width) < smallest:
         raise BackboneError(
