@@ -39,7 +39,8 @@ class KerasEmbedder:
     def __init__(self, run_dir: str | Path):
         import tensorflow as tf
 
-        import train.layers  # noqa: F401  (registers the custom layers for safe loading)
+        import train.backbones  # noqa: F401  (registers InputNormalization)
+        import train.layers  # noqa: F401  (registers L2Normalize)
 
         path = Path(run_dir) / RUN_EMBEDDER_FILE
         if not path.is_file():
