@@ -64,35 +64,13 @@ from train.evaluation import (
 @click.option("--batch-size", default=32, show_default=True)
 @click.option("--workers", default=4, show_default=True, help="Image decoding threads.")
 @click.option("--threads", type=int, default=None, help="Interpreter threads for .tflite models.")
-def main(
-    models,
-    extra_models,
-    data,
-    out,
-    representatives_file,
-    representative_rule,
-    trials,
-    seed,
-    batch_size,
-    workers,
-    threads,
-):
+def main(models, extra_models, data, out, **options):
     """Evaluate embedding models on unseen items: CMC, mAP and unknown-item rejection."""
     models = list(models) + list(extra_models)
     if not models:
         raise click.UsageError("give at least one model (a run directory or a .tflite file)")
     try:
-        results = _evaluate_all(
-            models,
-            data,
-            representatives_file,
-            representative_rule,
-            trials,
-            seed,
-            batch_size,
-            workers,
-            threads,
-        )
+        results = _evaluate_all(models, data, **options)
     except (FolderError, EmbedderError, ModelLoadError, ImageLoadError, ValueError) as err:
         click.echo(f"itemrec-eval: error: {err}", err=True)
         sys.exit(2)
@@ -107,7 +85,16 @@ def main(
 
 
 def _evaluate_all(
-    models, data, representatives_file, rule, trials, seed, batch_size, workers, threads
+    models,
+    data,
+    *,
+    representatives_file,
+    representative_rule,
+    trials,
+    seed,
+    batch_size,
+    workers,
+    threads,
 ) -> dict:
     n_images = len(flatten(scan_class_folders(data))[0])
     listed = read_representatives_file(representatives_file, data) if representatives_file else None
@@ -123,13 +110,13 @@ def _evaluate_all(
             )
         for skipped_path, reason in folder.skipped:
             click.echo(f"skipped {skipped_path}: {reason}", err=True)
-        reps = choose_representatives(folder, rule, seed, listed)
+        reps = choose_representatives(folder, representative_rule, seed, listed)
         result = evaluate(
             folder,
             reps,
             trials=trials,
             seed=seed,
-            redraw_representatives=listed is None and rule == "random",
+            redraw_representatives=listed is None and representative_rule == "random",
         )
         result["model"] = str(path)
         result["skipped"] = [{"path": p, "reason": r} for p, r in folder.skipped]
