@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-MVN := mvn -o -B -q -Dmaven.repo.local=/usr/share/maven-repo -f android_demo/core/pom.xml
+MVN := mvn -o -B --no-transfer-progress -Dmaven.repo.local=/usr/share/maven-repo -f android_demo/core/pom.xml
 DEMO_OUT ?= demo_out
 
 .PHONY: venv test test-python test-java demo bench lint sample clean check-edge-install
@@ -18,7 +18,7 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[train,edge,dev]'
 	touch $@
 
-test: test-python test-java
+test: test-java test-python
 
 test-python: $(STAMP)
 	$(BIN)/python -m pytest -q
