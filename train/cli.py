@@ -102,3 +102,7 @@ def main(ctx: click.Context, config_file, **values):
         f"done: {summary['epochs']} epochs, {summary['classes']} classes -> {config.out}"
         + ("" if best is None else f"; best validation rank-1 {best:.3f}")
     )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""``itemrec-train``: one-line errors, and real runs that write the whole run directory."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+
+from train.cli import main
+from train.model import embedding_model
+
+TINY = ["--weights", "none", "--batch-size", "8", "--val-classes", "2"]
+
+
+def _error(args):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines[-1].startswith("itemrec-train: error: ") and "Traceback" not in result.output
+    return lines[-1]
+
+
+def test_help_lists_the_schedule():
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for flag in ("--frozen-epochs", "--finetune-epochs", "--cache-features", "--config"):
+        assert flag in result.output
+
+
+def test_bad_inputs_exit_with_one_line(class_folders, tmp_path):
+    assert "no such directory" in _error(["--data", str(tmp_path / "nope"), "--out", "r"])
+    (tmp_path / "empty").mkdir()
+    assert "no class folders" in _error(["--data", str(tmp_path / "empty"), "--out", "r"])
+    assert "unknown backbone 'resnet'" in _error(
+        ["--data", str(class_folders), "--out", str(tmp_path / "r"), "--backbone", "resnet"]
+    )
+    for name in ("1.png", "2.png"):
+        (class_folders / "item02" / name).unlink()
+    assert "item02 (1)" in _error(["--data", str(class_folders), "--out", str(tmp_path / "r")])
+    assert "at least 75x75" in _error(
+        [
+            "--data",
+            str(class_folders),
+            "--out",
+            str(tmp_path / "r2"),
+            "--backbone",
+            "inception_v3",
+            "--weights",
+            "none",
+            "--image-size",
+            "32",
+            "--skip-small-classes",
+        ]
+    )
+
+
+def _check_run_dir(run, epochs, classes):
+    for name in (
+        "config.json",
+        "history.json",
+        "summary.json",
+        "skipped.txt",
+        "loss.png",
+        "features.gif",
+        "model.keras",
+        "embedder.keras",
+        "centers.npy",
+    ):
+        assert (run / name).is_file(), name
+    history = json.loads((run / "history.json").read_text())
+    assert [e["global_epoch"] for e in history] == list(range(epochs))
+    assert all(len(e["val_cmc"]) == 2 and "center_loss" in e for e in history)
+    assert any((run / "logs").rglob("events.out.tfevents*"))
+    model = tf.keras.models.load_model(run / "model.keras", safe_mode=True)
+    assert model.output["logits"].shape[-1] == classes
+    embedder = tf.keras.models.load_model(run / "embedder.keras", safe_mode=True)
+    size = embedder.input_shape[1]
+    images = np.random.default_rng(0).uniform(0, 255, (2, size, size, 3)).astype(np.float32)
+    vectors = embedder(images).numpy()
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(embedding_model(model)(images).numpy(), vectors, atol=1e-5)
+    return json.loads((run / "config.json").read_text())
+
+
+@pytest.mark.slow
+def test_efficientnet_lite_run(class_folders, tmp_path):
+    run = tmp_path / "run"
+    args = [
+        "--data",
+        str(class_folders),
+        "--out",
+        str(run),
+        "--backbone",
+        "efficientnet_lite0",
+        "--image-size",
+        "32",
+        "--frozen-epochs",
+        "1",
+        "--finetune-epochs",
+        "1",
+        *TINY,
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "train.cli", *args], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "done: 2 epochs, 3 classes" in done.stdout
+    config = _check_run_dir(run, epochs=2, classes=3)
+    assert config["backbone"] == "efficientnet_lite0" and config["center_lambda"] == 1e-3
+    assert len(list((run / "features").glob("epoch_*.png"))) == 2
+
+
+@pytest.mark.slow
+def test_inception_run_on_cached_features(class_folders, tmp_path):
+    run = tmp_path / "run"
+    args = [
+        "--data",
+        str(class_folders),
+        "--out",
+        str(run),
+        "--backbone",
+        "inception_v3",
+        "--image-size",
+        "75",
+        "--frozen-epochs",
+        "3",
+        "--finetune-epochs",
+        "0",
+        "--cache-features",
+        "--no-augment",
+        *TINY,
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    _check_run_dir(run, epochs=3, classes=3)
+    centers = np.load(run / "centers.npy")
+    assert centers.shape == (3, 128) and np.abs(centers).max() > 0  # trained on cached features
