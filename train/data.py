@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from edge_runtime.images import ImageLoadError, is_image_file, load_image, load_model_input
+from edge_runtime import folders
+from edge_runtime.images import ImageLoadError, load_image, load_model_input
 from train.augment import Augmentation, augment
 from train.errors import TrainError
 
@@ -52,15 +53,11 @@ def scan_class_folders(
     root, min_images: int = MIN_IMAGES_PER_CLASS, skip_small_classes: bool = False, workers: int = 4
 ) -> ClassFolders:
     """Find the classes under ``root`` and decode every image once to drop unreadable ones."""
-    root = Path(root)
-    if not root.is_dir():
-        raise TrainError(f"{root}: no such directory")
-    candidates = {
-        folder.name: sorted(str(p) for p in folder.iterdir() if p.is_file() and is_image_file(p))
-        for folder in sorted(root.iterdir())
-        if folder.is_dir() and not folder.name.startswith(".")
-    }
-    candidates = {name: files for name, files in candidates.items() if files}
+    try:
+        found = folders.scan_class_folders(root)
+    except folders.FolderError as err:
+        raise TrainError(str(err)) from None
+    candidates = {name: [str(p) for p in files] for name, files in found.items() if files}
     if not candidates:
         raise TrainError(f"{root}: no class folders with images (expected {root}/<class>/<image>)")
 

@@ -31,7 +31,7 @@ def test_help_lists_the_schedule():
 
 
 def test_bad_inputs_exit_with_one_line(class_folders, tmp_path):
-    assert "no such directory" in _error(["--data", str(tmp_path / "nope"), "--out", "r"])
+    assert "not a directory" in _error(["--data", str(tmp_path / "nope"), "--out", "r"])
     (tmp_path / "empty").mkdir()
     assert "no class folders" in _error(["--data", str(tmp_path / "empty"), "--out", "r"])
     assert "unknown backbone 'resnet'" in _error(

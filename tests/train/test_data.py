@@ -38,7 +38,7 @@ def test_small_classes_are_refused_or_skipped(class_folders):
 
 
 def test_missing_or_empty_directories(tmp_path):
-    with pytest.raises(TrainError, match="no such directory"):
+    with pytest.raises(TrainError, match="not a directory"):
         scan_class_folders(tmp_path / "absent")
     (tmp_path / "empty" / "a").mkdir(parents=True)
     with pytest.raises(TrainError, match="no class folders with images"):
