@@ -1,0 +1,182 @@
+"""Training throughput: is the input pipeline or the model the bottleneck, and what does
+``--cache-features`` save in the frozen phase?
+
+    python benchmarks/bench_train.py [--data data/sample/train] [--image-size 96]
+
+Measured in one process, as ratios within the run:
+- the tf.data pipeline alone (decode + cache on the first pass, augmentation after), images/s;
+- the training step alone on one in-memory batch (frozen and fine-tuning), images/s;
+- the frozen phase through ``train_run``: seconds per epoch with and without cached features;
+- on a GPU only: the fine-tuning step with mixed precision against float32.
+Results: ``benchmarks/results/train.json`` and ``train.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tensorflow as tf  # noqa: E402
+
+from train.augment import Augmentation  # noqa: E402
+from train.config import TrainConfig  # noqa: E402
+from train.data import scan_class_folders, training_dataset  # noqa: E402
+from train.losses import make_objective  # noqa: E402
+from train.model import build_model, set_backbone_trainable  # noqa: E402
+from train.run import train_run  # noqa: E402
+from train.trainer import EmbeddingTrainer  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def pipeline_rate(data, size: int, batch: int) -> dict:
+    dataset = training_dataset(data, size, batch, Augmentation())
+    n = sum(len(f) for f in data.files)
+    rates = []
+    for _ in range(2):  # pass 1 decodes and fills the cache, pass 2 reads it and augments
+        start = time.perf_counter()
+        for _ in dataset:
+            pass
+        rates.append(n / (time.perf_counter() - start))
+    return {"first_pass_images_per_s": rates[0], "cached_images_per_s": rates[1]}
+
+
+def step_rate(
+    backbone: str,
+    size: int,
+    classes: int,
+    batch: int,
+    train_backbone: bool,
+    steps: int = 10,
+    mixed: bool = False,
+) -> float:
+    if mixed:
+        tf.keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        network = build_model(backbone, size, classes, weights="none")
+        set_backbone_trainable(network, train_backbone)
+        trainer = EmbeddingTrainer(network, make_objective("center", classes, 128))
+        trainer.compile(optimizer=tf.keras.optimizers.SGD(1e-3, momentum=0.9))
+        images = tf.random.uniform((batch, size, size, 3), 0, 255)
+        labels = tf.random.uniform((batch,), 0, classes, tf.int32)
+        trainer.train_on_batch(images, labels)  # trace and compile
+        start = time.perf_counter()
+        for _ in range(steps):
+            trainer.train_on_batch(images, labels)
+        return steps * batch / (time.perf_counter() - start)
+    finally:
+        tf.keras.mixed_precision.set_global_policy("float32")
+
+
+def frozen_epoch_seconds(data_dir: str, backbone: str, size: int, batch: int, cache: bool) -> float:
+    """Seconds of the last of three frozen epochs (the first ones include decoding/caching)."""
+    with tempfile.TemporaryDirectory() as out:
+        config = TrainConfig(
+            data=data_dir,
+            out=out,
+            backbone=backbone,
+            weights="none",
+            image_size=size,
+            frozen_epochs=3,
+            finetune_epochs=0,
+            batch_size=batch,
+            val_classes=0,
+            cache_features=cache,
+            augment=not cache,
+            verbose=0,
+        )
+        train_run(config)
+        history = json.loads((Path(out) / "history.json").read_text())
+    return history[-1]["time"] - history[-2]["time"]
+
+
+@click.command()
+@click.option("--data", default="data/sample/train", show_default=True)
+@click.option("--backbone", default="efficientnet_lite0", show_default=True)
+@click.option("--image-size", default=96, show_default=True)
+@click.option("--batch-size", default=32, show_default=True)
+def main(data, backbone, image_size, batch_size):
+    folders = scan_class_folders(data)
+    classes = len(folders.classes)
+    results = {
+        "backbone": backbone,
+        "image_size": image_size,
+        "batch_size": batch_size,
+        "images": sum(len(f) for f in folders.files),
+        "cpu_count": os.cpu_count(),
+    }
+    click.echo("input pipeline ...", err=True)
+    results["pipeline"] = pipeline_rate(folders, image_size, batch_size)
+    click.echo("training steps ...", err=True)
+    results["step_frozen_images_per_s"] = step_rate(
+        backbone, image_size, classes, batch_size, False
+    )
+    results["step_finetune_images_per_s"] = step_rate(
+        backbone, image_size, classes, batch_size, True
+    )
+    click.echo("frozen phase with and without --cache-features ...", err=True)
+    plain = frozen_epoch_seconds(data, backbone, image_size, batch_size, cache=False)
+    cached = frozen_epoch_seconds(data, backbone, image_size, batch_size, cache=True)
+    results["frozen_epoch_s"] = {
+        "images": plain,
+        "cached_features": cached,
+        "speedup": plain / cached,
+    }
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        fp32 = step_rate(backbone, 224, classes, 64, True, steps=20)
+        fp16 = step_rate(backbone, 224, classes, 64, True, steps=20, mixed=True)
+        results["gpu"] = {
+            "devices": len(gpus),
+            "finetune_224_fp32_images_per_s": fp32,
+            "finetune_224_mixed_images_per_s": fp16,
+            "speedup": fp16 / fp32,
+        }
+    else:
+        results["gpu"] = None
+
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "train.json").write_text(json.dumps(results, indent=1) + "\n")
+    (RESULTS / "train.md").write_text(_table(results))
+    click.echo(_table(results))
+
+
+def _table(r: dict) -> str:
+    p, f = r["pipeline"], r["frozen_epoch_s"]
+    lines = [
+        f"{r['backbone']} at {r['image_size']} px, batch {r['batch_size']}, {r['images']} images,"
+        f" {r['cpu_count']} CPUs",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| input pipeline, first pass (decode + cache) | "
+        f"{p['first_pass_images_per_s']:.0f} images/s |",
+        f"| input pipeline, cached + augmentation | {p['cached_images_per_s']:.0f} images/s |",
+        f"| training step, backbone frozen | {r['step_frozen_images_per_s']:.0f} images/s |",
+        f"| training step, fine-tuning | {r['step_finetune_images_per_s']:.0f} images/s |",
+        f"| pipeline / frozen step (> 1: the model is the bottleneck) | "
+        f"{p['cached_images_per_s'] / r['step_frozen_images_per_s']:.1f} |",
+        f"| frozen epoch, images | {f['images']:.2f} s |",
+        f"| frozen epoch, `--cache-features` | {f['cached_features']:.2f} s |",
+        f"| `--cache-features` speed-up | {f['speedup']:.1f}x |",
+    ]
+    if r["gpu"]:
+        g = r["gpu"]
+        lines.append(
+            f"| GPU fine-tuning at 224 px, mixed precision vs fp32 | {g['speedup']:.2f}x "
+            f"({g['finetune_224_mixed_images_per_s']:.0f} vs "
+            f"{g['finetune_224_fp32_images_per_s']:.0f} images/s) |"
+        )
+    else:
+        lines.append("| GPU section | skipped: no GPU on this machine |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
