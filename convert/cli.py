@@ -1,0 +1,113 @@
+"""``itemrec-convert``: export a training run's embedder to a verified ``.tflite``.
+
+    itemrec-convert RUN_DIR -o model.tflite [--fp16 | --dynamic | --int8 | --qat] [--prune 0.5]
+
+Writes ``model.tflite`` (spec embedded as metadata ``itemrec_spec``), ``model.spec.json``
+(with the fingerprint) and ``model.report.json``, and prints the verification table.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import click  # noqa: E402
+
+from convert.pipeline import ConvertOptions, OutputError, report_path  # noqa: E402
+from convert.report import markdown_table, write_report  # noqa: E402
+from convert.run_dir import RunError  # noqa: E402
+from convert.samples import SampleError  # noqa: E402
+from edge_runtime.interpreter import ModelLoadError  # noqa: E402
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The .tflite file to write.",
+)
+@click.option("--fp16", "variant", flag_value="float16", help="Float16 weights.")
+@click.option("--dynamic", "variant", flag_value="dynamic", help="Dynamic-range int8 weights.")
+@click.option(
+    "--int8",
+    "variant",
+    flag_value="int8",
+    help="Full-integer post-training quantisation, uint8 input.",
+)
+@click.option(
+    "--qat",
+    "variant",
+    flag_value="qat",
+    help="Quantisation-aware fine-tuning (distillation), then full-integer export.",
+)
+@click.option(
+    "--representative-data",
+    type=click.Path(path_type=Path),
+    help="Class folders to calibrate/fine-tune on [default: the run's training classes].",
+)
+@click.option("--calibration-images", default=200, show_default=True)
+@click.option(
+    "--finetune-images",
+    default=500,
+    show_default=True,
+    help="Training images for the QAT/pruning distillation.",
+)
+@click.option(
+    "--verify-data",
+    type=click.Path(path_type=Path),
+    help="Held-out class folders [default: the run's validation classes].",
+)
+@click.option("--verify-images", default=100, show_default=True)
+@click.option("--qat-epochs", default=2, show_default=True)
+@click.option(
+    "--prune",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Target weight sparsity of the convolutions and dense layers, e.g. 0.5.",
+)
+@click.option("--prune-epochs", default=2, show_default=True)
+@click.option(
+    "--learning-rate",
+    default=1e-5,
+    show_default=True,
+    help="Adam learning rate of the QAT/pruning distillation.",
+)
+@click.option(
+    "--min-cosine", type=float, help="Minimum mean Keras-vs-TFLite cosine [default: per variant]."
+)
+@click.option("--force", is_flag=True, help="Write the model even if verification fails.")
+@click.option("--threads", type=int, help="Interpreter threads [default: all cores].")
+@click.option("--latency-runs", default=50, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+def main(run_dir, output, variant, **options):
+    """Export RUN_DIR's embedding model (heads stripped) to a verified TFLite file."""
+    from convert.pipeline import convert_run
+
+    options = ConvertOptions(variant=variant or "float32", **options)
+    try:
+        report = convert_run(run_dir, output, options)
+    except (RunError, SampleError, OutputError, ModelLoadError, ValueError) as err:
+        click.echo(f"itemrec-convert: error: {err}", err=True)
+        sys.exit(2)
+    try:
+        write_report(report, report_path(output))
+    except OSError as err:
+        click.echo(f"itemrec-convert: error: cannot write the report: {err}", err=True)
+        sys.exit(2)
+    click.echo(markdown_table([report]))
+    if report["failures"]:
+        click.echo("verification failed: " + "; ".join(report["failures"]), err=True)
+    if report["written"]:
+        click.echo(f"wrote {output} (sha256 {report['verification']['fingerprint']})")
+    else:
+        click.echo(f"{output} NOT written (use --force to write it anyway)", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

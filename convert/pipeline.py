@@ -1,0 +1,238 @@
+"""``itemrec-convert``'s work: run directory -> verified ``.tflite`` + spec sidecar + report.
+
+Steps: load the run's embedder; draw the representative (training) images when the variant
+needs them (int8 calibration, QAT or pruning fine-tune) and the held-out verification
+images; fine-tune (prune, QAT); convert; embed the spec; write to a temporary file beside
+the output; verify it with the device's interpreter; move it into place only if it passes
+(or ``force``). The report is written either way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import click  # noqa: E402
+
+from convert.run_dir import Run, load_run  # noqa: E402
+from convert.samples import ImageSample, SampleError, sample_classes, sample_images  # noqa: E402
+from convert.verify import DEFAULT_MIN_COSINE  # noqa: E402
+from edge_runtime.spec import ModelSpec, sidecar_path  # noqa: E402
+
+VARIANTS = ("float32", "float16", "dynamic", "int8", "qat")
+
+
+class OutputError(OSError):
+    """The output path cannot be written."""
+
+
+@dataclasses.dataclass
+class ConvertOptions:
+    variant: str = "float32"
+    representative_data: Path | None = None
+    calibration_images: int = 200
+    finetune_images: int = 500
+    verify_data: Path | None = None
+    verify_images: int = 100
+    qat_epochs: int = 2
+    prune: float | None = None
+    prune_epochs: int = 2
+    learning_rate: float = 1e-5
+    batch_size: int = 16
+    min_cosine: float | None = None
+    force: bool = False
+    threads: int | None = None
+    latency_runs: int = 50
+    seed: int = 0
+
+    @property
+    def quantization(self) -> str:
+        return "int8" if self.variant == "qat" else self.variant
+
+    @property
+    def threshold(self) -> float:
+        return self.min_cosine if self.min_cosine is not None else DEFAULT_MIN_COSINE[self.variant]
+
+    @property
+    def needs_training_images(self) -> bool:
+        return self.variant in ("int8", "qat") or bool(self.prune)
+
+
+def report_path(output: Path) -> Path:
+    """``model.tflite`` -> ``model.report.json``."""
+    return output.with_name(output.stem + ".report.json")
+
+
+@contextmanager
+def _progress(length: int, label: str):
+    with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
+def _temp_output(output: Path) -> Path:
+    """Reserve a temporary file beside ``output`` (proves the folder is writable)."""
+    if output.is_dir():
+        raise OutputError(f"{output}: is a directory, expected a .tflite file path")
+    try:
+        handle, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
+    except OSError as err:
+        raise OutputError(f"{output}: cannot write there ({err.strerror})") from None
+    os.close(handle)
+    return Path(name)
+
+
+def _training_sample(run: Run, options: ConvertOptions, count: int, label: str) -> ImageSample:
+    root = options.representative_data or run.data_dir
+    if root is None:
+        raise SampleError(
+            f"{run.path}: its config names no existing training data; pass --representative-data"
+        )
+    classes = None if options.representative_data else run.classes("train")
+    with _progress(count, label) as update:
+        return sample_images(root, run.input_size, count, options.seed, classes, update)
+
+
+def _verification_sample(run: Run, options: ConvertOptions) -> tuple[ImageSample, str]:
+    root, classes, source = options.verify_data, None, "--verify-data"
+    if root is None and run.data_dir is not None and run.classes("val"):
+        root, classes, source = run.data_dir, run.classes("val"), "the run's validation classes"
+    if root is None:
+        root, source = options.representative_data or run.data_dir, "the training data"
+    if root is None:
+        raise SampleError(f"{run.path}: no verification data; pass --verify-data")
+    with _progress(options.verify_images, "loading verification images") as update:
+        sample = sample_classes(
+            root, run.input_size, options.verify_images, options.seed + 1, classes, update
+        )
+    return sample, f"{root} ({source})"
+
+
+def convert_run(run_dir, output, options: ConvertOptions) -> dict:
+    """Convert, verify and (if it passes or ``force``) write; returns the report."""
+    from convert import export
+    from convert.distill import embed
+    from convert.graph import inspect_graph
+    from convert.metadata import embed_spec
+    from convert.verify import verify
+
+    output = Path(output)
+    temp = _temp_output(output)
+    try:
+        run = load_run(run_dir)
+        verification, verify_source = _verification_sample(run, options)
+        reference = embed(run.embedder, verification.images)
+        report = {
+            "run": str(run.path),
+            "output": str(output),
+            "variant": options.variant,
+            "quantization": options.quantization,
+            "verify_data": verify_source,
+        }
+        model, finetuned_reference = run.embedder, None
+        if options.needs_training_images:
+            calibration = _training_sample(
+                run, options, options.calibration_images, "loading calibration images"
+            )
+        if options.variant == "qat" or options.prune:
+            model = _finetune(run, options, report, embed)
+            finetuned_reference = embed(model, verification.images)
+        click.echo(f"converting to {options.variant} ...", err=True)
+        if options.quantization == "int8":
+            with _progress(len(calibration.images), "calibrating") as update:
+                content = export.convert(model, "int8", calibration.images, update)
+            report["calibration_images"] = len(calibration.images)
+        else:
+            content = export.convert(model, options.quantization)
+        spec = ModelSpec(
+            *run.input_size,
+            run.embedding_size,
+            run.backbone,
+            options.quantization,
+            config_hash=run.config_hash,
+        )
+        temp.write_bytes(embed_spec(content, spec))
+        report["graph"] = inspect_graph(temp.read_bytes())
+        with _progress(len(verification.images), "verifying") as update:
+            report["verification"] = verify(
+                temp,
+                verification.images,
+                verification.labels,
+                reference,
+                threads=options.threads,
+                latency_runs=options.latency_runs,
+                finetuned_reference=finetuned_reference,
+                progress=update,
+            )
+        report.update(_decide(report, options))
+        spec = spec.with_fingerprint(report["verification"]["fingerprint"])
+        report["spec"] = spec.to_dict()
+        if report["written"]:
+            os.replace(temp, output)
+            spec.save(sidecar_path(output))
+        return report
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _finetune(run: Run, options: ConvertOptions, report: dict, embed):
+    """Prune and/or QAT-fine-tune a copy of the embedder (distillation, see convert.distill)."""
+    images = _training_sample(
+        run, options, options.finetune_images, "loading fine-tuning images"
+    ).images
+    teacher = embed(run.embedder, images)
+    fit = {
+        "learning_rate": options.learning_rate,
+        "batch_size": options.batch_size,
+        "seed": options.seed,
+    }
+    model = run.embedder
+    if options.prune:
+        from convert.prune import kernel_sparsity, prune_finetune
+
+        click.echo(f"pruning to {options.prune:.0%} sparsity ...", err=True)
+        model, losses = prune_finetune(
+            model, images, teacher, sparsity=options.prune, epochs=options.prune_epochs, **fit
+        )
+        report["pruning"] = {
+            "target_sparsity": options.prune,
+            "achieved_sparsity": kernel_sparsity(model),
+            "epochs": options.prune_epochs,
+            "distillation_loss": losses,
+        }
+    if options.variant == "qat":
+        from convert.qat import qat_finetune
+
+        click.echo("quantisation-aware fine-tuning ...", err=True)
+        model, losses = qat_finetune(model, images, teacher, epochs=options.qat_epochs, **fit)
+        report["qat"] = {
+            "epochs": options.qat_epochs,
+            "distillation_loss": losses,
+            "images": len(images),
+        }
+    return model
+
+
+def _decide(report: dict, options: ConvertOptions) -> dict:
+    """Pass/fail. The cosine threshold applies to the run's embedder, except when pruning:
+    pruning changes the network on purpose, so the threshold then checks the conversion of
+    the pruned network, and its distance from the run's embedder (and rank-1) is reported."""
+    failures = []
+    key = "cosine_to_finetuned_mean" if options.prune else "cosine_mean"
+    cosine = report["verification"][key]
+    if cosine < options.threshold:
+        failures.append(f"{key.replace('_', ' ')} {cosine:.4f} < {options.threshold}")
+    if options.quantization == "int8" and not report["graph"]["integer"]:
+        failures.append(f"float ops left: {', '.join(report['graph']['float_ops'][:5])}")
+    passed = not failures
+    return {
+        "min_cosine": options.threshold,
+        "passed": passed,
+        "failures": failures,
+        "written": passed or options.force,
+    }
