@@ -8,9 +8,11 @@ Without ``--run`` it first trains the reference run (EfficientNet-Lite0, ImageNe
     itemrec-train --data data/sample/train --out RUN --backbone efficientnet_lite0 \
         --image-size 96 --frozen-epochs 1 --finetune-epochs 1
 
-then converts it to fp32, fp16, dynamic, int8 and QAT-int8, each verified on the sample's
-unseen items (every image: first per item represents, the other probes), and writes
-``benchmarks/results/convert.json`` and ``convert.md``.
+then converts it to fp32, fp16, dynamic, int8, QAT-int8 and a 50 %-pruned fp32, each
+verified on the sample's unseen items (every image: first per item represents, the other
+probes). The per-model latencies of itemrec-convert are taken minutes apart on a shared
+machine, so all models are timed again here, interleaved (round robin), for comparable
+ratios. Writes ``benchmarks/results/convert.json`` and ``convert.md``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -33,7 +36,29 @@ VARIANTS = {
     "dynamic": ["--dynamic"],
     "int8": ["--int8"],
     "qat": ["--qat"],
+    "prune50": ["--prune", "0.5"],
 }
+LATENCY_ROUNDS, LATENCY_RUNS = 20, 10
+
+
+def interleaved_latency(paths: dict[str, Path], threads: int) -> dict[str, float]:
+    """Median ms per image of each model, timed round robin so load changes hit all alike."""
+    from convert.verify import median_latency_ms
+    from edge_runtime.interpreter import EmbeddingModel
+
+    models = {name: EmbeddingModel(path, threads=threads) for name, path in paths.items()}
+    image = np.full((*next(iter(models.values())).input_size, 3), 128, np.uint8)
+    samples = {name: [] for name in models}
+    for _ in range(LATENCY_ROUNDS):
+        for name, model in models.items():
+            samples[name].append(median_latency_ms(model, image, LATENCY_RUNS, warmup=1))
+    return {name: float(np.median(values)) for name, values in samples.items()}
+
+
+def _show(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it (commands run from there)."""
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def _run(command: list[str]) -> int:
@@ -58,13 +83,14 @@ def _run(command: list[str]) -> int:
 )
 @click.option("--threads", default=2, show_default=True)
 @click.option("--qat-epochs", default=2, show_default=True)
-def main(run_dir: Path, out: Path, threads: int, qat_epochs: int):
+@click.option("--skip-existing", is_flag=True, help="Reuse models whose report already exists.")
+def main(run_dir: Path, out: Path, threads: int, qat_epochs: int, skip_existing: bool):
     train = [
         "itemrec-train",
         "--data",
-        str(TRAIN_DATA),
+        _show(TRAIN_DATA),
         "--out",
-        str(run_dir),
+        _show(run_dir),
         "--backbone",
         "efficientnet_lite0",
         "--image-size",
@@ -81,12 +107,12 @@ def main(run_dir: Path, out: Path, threads: int, qat_epochs: int):
     for name, flags in VARIANTS.items():
         command = [
             "itemrec-convert",
-            str(run_dir),
+            _show(run_dir),
             "-o",
-            str(out / f"{name}.tflite"),
+            _show(out / f"{name}.tflite"),
             *flags,
             "--verify-data",
-            str(UNSEEN),
+            _show(UNSEEN),
             "--verify-images",
             "1000",
             "--threads",
@@ -95,12 +121,20 @@ def main(run_dir: Path, out: Path, threads: int, qat_epochs: int):
             str(qat_epochs),
         ]
         commands[name] = " ".join(command)
-        if _run(command) not in (0, 1):  # 1: written report, verification failed
+        if skip_existing and (out / f"{name}.report.json").exists():
+            pass
+        elif _run(command) not in (0, 1):  # 1: written report, verification failed
             sys.exit(f"{name}: itemrec-convert failed")
         reports[name] = json.loads((out / f"{name}.report.json").read_text())
 
     from convert.report import markdown_table
 
+    paths = {name: out / f"{name}.tflite" for name in reports if reports[name]["written"]}
+    click.echo(f"timing {len(paths)} models interleaved ...", err=True)
+    for name, latency in interleaved_latency(paths, threads).items():
+        verification = reports[name]["verification"]
+        verification["latency_ms_at_conversion"] = verification["latency_ms_median"]
+        verification["latency_ms_median"] = latency
     RESULTS.mkdir(parents=True, exist_ok=True)
     machine = (
         f"{platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}"
@@ -121,8 +155,10 @@ def main(run_dir: Path, out: Path, threads: int, qat_epochs: int):
         "# itemrec-convert variants",
         "",
         f"Run: `{' '.join(train)}`; verified on `data/sample/unseen` "
-        f"(first image per item represents, the other probes); latency: LiteRT, median of "
-        f"50 runs, {threads} threads, {machine}. Cosine: Keras float embedder vs TFLite.",
+        f"(first image per item represents, the other probes). Cosine: the run's Keras "
+        f"embedder vs the TFLite model, per image. Latency: LiteRT (XNNPACK), {threads} "
+        f"threads, median of {LATENCY_ROUNDS} interleaved rounds of {LATENCY_RUNS} runs, "
+        f"{machine}, shared with other jobs.",
         "",
         markdown_table(list(reports.values())),
         "Commands:",

@@ -121,6 +121,12 @@ def convert_run(run_dir, output, options: ConvertOptions) -> dict:
     from convert.metadata import embed_spec
     from convert.verify import verify
 
+    if options.prune and options.variant == "qat":
+        raise ValueError(
+            "--prune with --qat is not supported: the QAT fine-tune would regrow the pruned "
+            "weights (tfmot's prune-preserving scheme refuses the custom layers); "
+            "use --prune with --int8"
+        )
     output = Path(output)
     temp = _temp_output(output)
     try:
@@ -191,10 +197,11 @@ def _finetune(run: Run, options: ConvertOptions, report: dict, embed):
         "batch_size": options.batch_size,
         "seed": options.seed,
     }
+    from convert.prune import kernel_sparsity, prune_finetune
+    from convert.qat import qat_finetune
+
     model = run.embedder
     if options.prune:
-        from convert.prune import kernel_sparsity, prune_finetune
-
         click.echo(f"pruning to {options.prune:.0%} sparsity ...", err=True)
         model, losses = prune_finetune(
             model, images, teacher, sparsity=options.prune, epochs=options.prune_epochs, **fit
@@ -206,8 +213,6 @@ def _finetune(run: Run, options: ConvertOptions, report: dict, embed):
             "distillation_loss": losses,
         }
     if options.variant == "qat":
-        from convert.qat import qat_finetune
-
         click.echo("quantisation-aware fine-tuning ...", err=True)
         model, losses = qat_finetune(model, images, teacher, epochs=options.qat_epochs, **fit)
         report["qat"] = {

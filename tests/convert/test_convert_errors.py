@@ -81,3 +81,9 @@ def test_a_model_below_the_threshold_is_not_written_unless_forced(tiny_run, tmp_
     forced = invoke(tiny_run, "-o", output, *QUICK, "--min-cosine", "1.5", "--force")
     assert forced.exit_code == 0, forced.output
     assert output.exists() and (tmp_path / "m.spec.json").exists()
+
+
+def test_pruning_with_qat_is_refused(tiny_run, tmp_path):
+    result = invoke(tiny_run, "-o", tmp_path / "m.tflite", "--qat", "--prune", "0.5")
+    assert_one_line_error(result, "--prune with --qat is not supported")
+    assert list(tmp_path.iterdir()) == []
