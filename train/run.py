@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -162,7 +163,7 @@ class _Run:
             epochs=phase.epochs,
             steps_per_epoch=steps,
             callbacks=[*self._callbacks(phase, offset), *extra_callbacks],
-            verbose=self.config.verbose,
+            verbose=_keras_verbosity(self.config.verbose),
         )
         self._finish_phase(phase)
 
@@ -268,6 +269,13 @@ class _Run:
         }
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
         return summary
+
+
+def _keras_verbosity(verbose):
+    """``auto``: Keras' live progress bar on a terminal, one line per epoch in a log file."""
+    if verbose == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    return verbose
 
 
 def _tensorboard_installed() -> bool:
