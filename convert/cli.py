@@ -18,9 +18,9 @@ import click  # noqa: E402
 
 from convert.pipeline import ConvertOptions, OutputError, report_path  # noqa: E402
 from convert.report import markdown_table, write_report  # noqa: E402
-from convert.run_dir import RunError  # noqa: E402
 from convert.samples import SampleError  # noqa: E402
 from edge_runtime.interpreter import ModelLoadError  # noqa: E402
+from train.run_dir import RunError  # noqa: E402
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

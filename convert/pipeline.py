@@ -20,10 +20,10 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import click  # noqa: E402
 
-from convert.run_dir import Run, load_run  # noqa: E402
 from convert.samples import ImageSample, SampleError, sample_classes, sample_images  # noqa: E402
 from convert.verify import DEFAULT_MIN_COSINE  # noqa: E402
 from edge_runtime.spec import ModelSpec, sidecar_path  # noqa: E402
+from train.run_dir import Run, load_run  # noqa: E402
 
 VARIANTS = ("float32", "float16", "dynamic", "int8", "qat")
 

@@ -13,9 +13,6 @@ import numpy as np
 
 from edge_runtime.interpreter import EmbeddingModel
 
-#: The stripped embedding model that ``itemrec-train`` writes into a run directory.
-RUN_EMBEDDER_FILE = "embedder.keras"
-
 
 class EmbedderError(ValueError):
     """A model path is neither a run directory nor a ``.tflite`` file, or cannot be loaded."""
@@ -34,24 +31,20 @@ class TFLiteEmbedder:
 
 
 class KerasEmbedder:
-    """The embedding model of a training run directory (``embedder.keras``)."""
+    """The embedding model of a training run directory (heads stripped)."""
 
     def __init__(self, run_dir: str | Path):
         import tensorflow as tf
 
-        import train.backbones  # noqa: F401  (registers InputNormalization)
-        import train.layers  # noqa: F401  (registers L2Normalize)
+        from train.run_dir import RunError, load_run
 
-        path = Path(run_dir) / RUN_EMBEDDER_FILE
-        if not path.is_file():
-            raise EmbedderError(f"{run_dir}: not a training run (no {RUN_EMBEDDER_FILE})")
         try:
-            self.model = tf.keras.models.load_model(path, compile=False, safe_mode=True)
-        except (ValueError, TypeError, OSError) as err:
-            raise EmbedderError(f"{path}: cannot be loaded ({str(err).splitlines()[0]})") from None
+            run = load_run(run_dir)
+        except RunError as err:
+            raise EmbedderError(str(err)) from None
+        self.model = run.embedder
         self.name = Path(run_dir).name
-        _, height, width, _ = self.model.input_shape
-        self.input_size = (int(height), int(width))
+        self.input_size = run.input_size
         self._predict = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
 
     def embed_batch(self, images: np.ndarray) -> np.ndarray:

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from convert.cli import main
-from convert.run_dir import config_hash
 from edge_runtime.spec import ModelSpec
 from edge_runtime.tflite_metadata import read_metadata
+from train.run_dir import config_hash
 
 QUICK = ["--verify-images", "20", "--latency-runs", "3", "--calibration-images", "16"]
 FINETUNE = ["--finetune-images", "32", "--learning-rate", "1e-4"]
@@ -135,7 +135,7 @@ def test_prune_reaches_its_sparsity_and_converts_faithfully(converted):
 
 def test_every_model_runs_on_litert_without_tensorflow(converted, tiny_run, tmp_path):
     from convert.distill import embed
-    from convert.run_dir import load_run
+    from train.run_dir import load_run
 
     run = load_run(tiny_run)
     images = _verification_images(run)

@@ -1,4 +1,4 @@
-"""Read a training run directory: its stripped embedder, its config and the config's hash.
+"""A training run directory as ``itemrec-train`` writes it: embedder, config and its hash.
 
 A run (written by ``itemrec-train``) holds ``config.json`` (``data``: the class folders it
 trained on), ``classes.json`` (which of them were training and validation classes) and
