@@ -73,8 +73,11 @@ def main(dim, n_queries, k, sizes):
     """Time top-k lookup against faiss.IndexFlatIP; write results/lookup.json and .md."""
     rng = np.random.default_rng(0)
     rows = [measure(int(n), dim, n_queries, k, rng) for n in sizes.split(",")]
-    meta = {"faiss": faiss.__version__, "numpy": np.__version__,
-            "faiss_threads": faiss.omp_get_max_threads()}
+    meta = {
+        "faiss": faiss.__version__,
+        "numpy": np.__version__,
+        "faiss_threads": faiss.omp_get_max_threads(),
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "lookup.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     lines = [
