@@ -198,15 +198,40 @@ def tar_at_far(genuine, impostor, far: float):
     )
 
 
+def equal_error_rate(genuine, impostor):
+    """The threshold where the false accept and false reject rates meet.
+
+    Candidates are the observed scores; the one minimising ``|FAR - FRR|`` wins (the lowest
+    on ties). Returns ``(eer, threshold)`` with ``eer = (FAR + FRR) / 2`` there.
+    """
+    genuine = np.asarray(genuine, dtype=np.float64)
+    impostor = np.asarray(impostor, dtype=np.float64)
+    if len(genuine) == 0 or len(impostor) == 0:
+        raise ValueError("an equal error rate needs genuine and impostor scores")
+    candidates = np.unique(np.concatenate([genuine, impostor]))
+    far = np.array([np.mean(impostor >= t) for t in candidates])
+    frr = np.array([np.mean(genuine < t) for t in candidates])
+    best = int(np.argmin(np.abs(far - frr)))
+    return float((far[best] + frr[best]) / 2), float(candidates[best])
+
+
 def verification_report(genuine, impostor, fars=(0.01, 0.001)) -> dict:
-    """TAR at each FAR, with the threshold at the first FAR recommended for the device."""
+    """TAR at each FAR, the equal error rate, and a threshold recommended to the device.
+
+    The recommendation is the equal-error threshold: on small galleries a strict FAR
+    (1 % of a few hundred impostors) can reject nearly every item, which makes the device
+    useless; the TAR-at-FAR rows show what stricter thresholds would cost.
+    """
     rows = []
     for far in fars:
         tar, threshold, achieved = tar_at_far(genuine, impostor, far)
         rows.append({"far": far, "tar": tar, "threshold": threshold, "achieved_far": achieved})
+    eer, eer_threshold = equal_error_rate(genuine, impostor)
     return {
         "genuine": {"n": int(len(genuine)), "mean": float(np.mean(genuine))},
         "impostor": {"n": int(len(impostor)), "mean": float(np.mean(impostor))},
         "tar_at_far": rows,
-        "recommended_threshold": rows[0]["threshold"],
+        "eer": eer,
+        "eer_threshold": eer_threshold,
+        "recommended_threshold": eer_threshold,
     }

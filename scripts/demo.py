@@ -176,8 +176,10 @@ def _write_report(out: Path, run: Path, evaluation: dict, device: dict, seconds:
             " Android export `gallery.bin`",
             f"- probes: the other drawing of each item: rank-1 {100 * device['rank1']:.1f} %, "
             f"rank-5 {100 * device['rank5']:.1f} %",
-            f'- answered "unknown item" (below the calibrated threshold): '
-            f"{device['answered_unknown']} of {device['probes']}",
+            '- answered "unknown item" (below the threshold itemrec-eval calibrated at its '
+            f"equal error rate): {device['answered_unknown']} of {device['probes']}",
+            "- the device uses the Google drawing as every item's representative; "
+            "itemrec-eval's rank-1 above is the mean over 20 random draws of representative",
             "",
             "## Training",
             "",

@@ -52,8 +52,8 @@ def markdown_report(results: dict[str, dict], data_dir: str) -> str:
         "probe per item, mean +- std over trials. All-probes: every other image is a probe.",
         "",
         "| model | items | rank-1 | rank-5 | rank-10 | all-probes rank-1 | mAP "
-        "| TAR @ FAR 1 % | TAR @ FAR 0.1 % | threshold |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| TAR @ FAR 1 % | TAR @ FAR 0.1 % | EER | threshold (EER) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, r in results.items():
         cmc = r["seed_protocol"]
@@ -64,6 +64,7 @@ def markdown_report(results: dict[str, dict], data_dir: str) -> str:
             + " | ".join(cells)
             + f" | {100 * r['all_probes']['mean'][0]:.1f} | {r['mAP']:.3f} | "
             + " | ".join(f"{100 * tars[far]:.1f}" if far in tars else "-" for far in (0.01, 0.001))
+            + f" | {100 * r['verification']['eer']:.1f} %"
             + f" | {r['verification']['recommended_threshold']:.3f} |"
         )
     return "\n".join(lines) + "\n"

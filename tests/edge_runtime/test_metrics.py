@@ -72,12 +72,22 @@ def test_tar_at_far_by_hand():
     assert tar == pytest.approx(2 / 4)
 
 
-def test_verification_report_recommends_first_far_threshold():
+def test_equal_error_rate_by_hand():
+    # Genuine 0.6 0.7 0.8 0.9, impostor 0.1 0.2 0.3 0.65. At t = 0.65: FAR 1/4 (0.65),
+    # FRR 1/4 (0.6): they meet -> EER 0.25.
+    eer, threshold = metrics.equal_error_rate([0.6, 0.7, 0.8, 0.9], [0.1, 0.2, 0.3, 0.65])
+    assert threshold == 0.65 and eer == 0.25
+    # Perfectly separated scores: EER 0 at the lowest genuine score.
+    assert metrics.equal_error_rate([0.8, 0.9], [0.1, 0.2]) == (0.0, 0.8)
+
+
+def test_verification_report_recommends_the_equal_error_threshold():
     impostor = np.arange(100) / 100.0
     report = metrics.verification_report([0.995, 1.0], impostor, fars=(0.05, 0.01))
     assert [row["far"] for row in report["tar_at_far"]] == [0.05, 0.01]
-    assert report["recommended_threshold"] == report["tar_at_far"][0]["threshold"]
-    assert 0.94 < report["recommended_threshold"] <= 0.95
+    assert 0.94 < report["tar_at_far"][0]["threshold"] <= 0.95
+    assert report["recommended_threshold"] == report["eer_threshold"] == 0.995
+    assert report["eer"] == 0.0
 
 
 def _clustered_embeddings(n_classes, per_class, noise, seed=0):
