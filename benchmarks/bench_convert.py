@@ -62,8 +62,10 @@ def _show(path: Path) -> str:
 
 
 def _run(command: list[str]) -> int:
+    """Run an itemrec command from this interpreter's environment (no need for it on PATH)."""
     click.echo("$ " + " ".join(command), err=True)
-    return subprocess.run(command, cwd=ROOT).returncode
+    executable = Path(sys.executable).parent / command[0]
+    return subprocess.run([str(executable), *command[1:]], cwd=ROOT).returncode
 
 
 @click.command()
