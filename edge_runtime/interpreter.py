@@ -1,10 +1,10 @@
-"""Run an embedding ``.tflite`` on the device: LiteRT, else tflite_runtime, else tf.lite.
+"""Run an embedding ``.tflite`` on the device: LiteRT, else tflite_runtime.
 
 ``EmbeddingModel`` checks the file, reads its ``ModelSpec`` (embedded metadata, else the sidecar
 JSON, else derived from the tensor shapes with backbone ``"unknown"``), feeds RGB 0..255 images
 (uint8, quantised with the input's scale/zero point, or float32) and returns the embedding
-dequantised and re-L2-normalised in float32. TensorFlow is imported only inside
-``_interpreter_class`` as the last fallback, never at import time.
+dequantised and re-L2-normalised in float32. The device side never imports TensorFlow, so
+``tf.lite`` is no fallback: every extra that installs itemrec brings LiteRT or tflite-runtime.
 """
 
 from __future__ import annotations
@@ -44,12 +44,6 @@ def _interpreter_class():
         from tflite_runtime.interpreter import Interpreter
 
         return Interpreter, "tflite_runtime"
-    except ImportError:
-        pass
-    try:
-        import tensorflow as tf
-
-        return tf.lite.Interpreter, "tensorflow"
     except ImportError:
         raise ModelLoadError(
             "no TFLite interpreter installed: pip install ai-edge-litert "
