@@ -1,6 +1,6 @@
 """Size, fidelity, rank-1 and latency of every itemrec-convert variant of one run.
 
-    python benchmarks/bench_convert.py [--run RUN] [--threads 2]
+    python benchmarks/bench_convert.py [--run RUN] [--threads 2] [--jobs 2] [--skip-existing]
 
 Without ``--run`` it first trains the reference run (EfficientNet-Lite0, ImageNet weights,
 96 px, one frozen and one fine-tuning epoch on the bundled sample)::
@@ -10,21 +10,22 @@ Without ``--run`` it first trains the reference run (EfficientNet-Lite0, ImageNe
 
 then converts it to fp32, fp16, dynamic, int8, QAT-int8 and a 50 %-pruned fp32, each
 verified on the sample's unseen items (every image: first per item represents, the other
-probes). The per-model latencies of itemrec-convert are taken minutes apart on a shared
-machine, so all models are timed again here, interleaved (round robin), for comparable
-ratios. Writes ``benchmarks/results/convert.json`` and ``convert.md``.
+probes). The conversions run two at a time (``--jobs``; logs beside the models), so their
+own latency figure (``--latency-runs 1``) means nothing: all models are timed afterwards,
+alone and interleaved (round robin), for comparable ratios. Writes
+``benchmarks/results/convert.json`` and ``convert.md``.
 """
 
 from __future__ import annotations
 
 import json
 import platform
-import subprocess
 import sys
 from pathlib import Path
 
 import click
 import numpy as np
+from commands import run, run_batch, show
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -38,6 +39,7 @@ VARIANTS = {
     "qat": ["--qat"],
     "prune50": ["--prune", "0.5"],
 }
+SLOWEST = ("qat", "prune50")  # started first, so the two lanes finish together
 LATENCY_ROUNDS, LATENCY_RUNS = 20, 10
 
 
@@ -55,19 +57,6 @@ def interleaved_latency(paths: dict[str, Path], threads: int) -> dict[str, float
     return {name: float(np.median(values)) for name, values in samples.items()}
 
 
-def _show(path: Path) -> str:
-    """``path`` relative to the repository when it is inside it (commands run from there)."""
-    path = Path(path).resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
-def _run(command: list[str]) -> int:
-    """Run an itemrec command from this interpreter's environment (no need for it on PATH)."""
-    click.echo("$ " + " ".join(command), err=True)
-    executable = Path(sys.executable).parent / command[0]
-    return subprocess.run([str(executable), *command[1:]], cwd=ROOT).returncode
-
-
 @click.command()
 @click.option(
     "--run",
@@ -83,16 +72,17 @@ def _run(command: list[str]) -> int:
     default=ROOT / "build" / "bench_convert" / "models",
     show_default=True,
 )
-@click.option("--threads", default=2, show_default=True)
+@click.option("--threads", default=2, show_default=True, help="Interpreter threads when timing.")
+@click.option("--jobs", default=2, show_default=True, help="Conversions run at once.")
 @click.option("--qat-epochs", default=2, show_default=True)
 @click.option("--skip-existing", is_flag=True, help="Reuse models whose report already exists.")
-def main(run_dir: Path, out: Path, threads: int, qat_epochs: int, skip_existing: bool):
+def main(run_dir: Path, out: Path, threads: int, jobs: int, qat_epochs: int, skip_existing: bool):
     train = [
         "itemrec-train",
         "--data",
-        _show(TRAIN_DATA),
+        TRAIN_DATA,
         "--out",
-        _show(run_dir),
+        run_dir,
         "--backbone",
         "efficientnet_lite0",
         "--image-size",
@@ -102,41 +92,47 @@ def main(run_dir: Path, out: Path, threads: int, qat_epochs: int, skip_existing:
         "--finetune-epochs",
         "1",
     ]
-    if not (run_dir / "embedder.keras").exists() and _run(train) != 0:
+    if not (run_dir / "embedder.keras").exists() and run(train) != 0:
         sys.exit("training the reference run failed")
     out.mkdir(parents=True, exist_ok=True)
-    commands, reports = {}, {}
-    for name, flags in VARIANTS.items():
-        command = [
+    commands = {
+        name: [
             "itemrec-convert",
-            _show(run_dir),
+            run_dir,
             "-o",
-            _show(out / f"{name}.tflite"),
+            out / f"{name}.tflite",
             *flags,
             "--verify-data",
-            _show(UNSEEN),
+            UNSEEN,
             "--verify-images",
             "1000",
             "--threads",
             str(threads),
             "--qat-epochs",
             str(qat_epochs),
+            "--latency-runs",
+            "1",
         ]
-        commands[name] = " ".join(command)
-        if skip_existing and (out / f"{name}.report.json").exists():
-            pass
-        elif _run(command) not in (0, 1):  # 1: written report, verification failed
-            sys.exit(f"{name}: itemrec-convert failed")
-        reports[name] = json.loads((out / f"{name}.report.json").read_text())
+        for name, flags in VARIANTS.items()
+    }
+    pending = {
+        name: commands[name]
+        for name in sorted(commands, key=lambda name: name not in SLOWEST)
+        if not (skip_existing and (out / f"{name}.report.json").exists())
+    }
+    codes = run_batch(pending, out / "logs", jobs)
+    failed = [name for name, code in codes.items() if code not in (0, 1)]  # 1: verify failed
+    if failed:
+        sys.exit(f"itemrec-convert failed for {', '.join(failed)}")
+    reports = {name: json.loads((out / f"{name}.report.json").read_text()) for name in VARIANTS}
 
     from convert.report import markdown_table
 
     paths = {name: out / f"{name}.tflite" for name in reports if reports[name]["written"]}
     click.echo(f"timing {len(paths)} models interleaved ...", err=True)
     for name, latency in interleaved_latency(paths, threads).items():
-        verification = reports[name]["verification"]
-        verification["latency_ms_at_conversion"] = verification["latency_ms_median"]
-        verification["latency_ms_median"] = latency
+        reports[name]["verification"]["latency_ms_median"] = latency
+        reports[name]["verification"]["latency_runs"] = LATENCY_ROUNDS * LATENCY_RUNS
     RESULTS.mkdir(parents=True, exist_ok=True)
     machine = (
         f"{platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}"
@@ -144,8 +140,8 @@ def main(run_dir: Path, out: Path, threads: int, qat_epochs: int, skip_existing:
     (RESULTS / "convert.json").write_text(
         json.dumps(
             {
-                "train_command": " ".join(train),
-                "commands": commands,
+                "train_command": show(train),
+                "commands": {name: show(command) for name, command in commands.items()},
                 "machine": machine,
                 "reports": reports,
             },
@@ -156,7 +152,7 @@ def main(run_dir: Path, out: Path, threads: int, qat_epochs: int, skip_existing:
     lines = [
         "# itemrec-convert variants",
         "",
-        f"Run: `{' '.join(train)}`; verified on `data/sample/unseen` "
+        f"Run: `{show(train)}`; verified on `data/sample/unseen` "
         f"(first image per item represents, the other probes). Cosine: the run's Keras "
         f"embedder vs the TFLite model, per image. Latency: LiteRT (XNNPACK), {threads} "
         f"threads, median of {LATENCY_ROUNDS} interleaved rounds of {LATENCY_RUNS} runs, "
@@ -165,7 +161,7 @@ def main(run_dir: Path, out: Path, threads: int, qat_epochs: int, skip_existing:
         markdown_table(list(reports.values())),
         "Commands:",
         "",
-        *[f"- `{c}`" for c in commands.values()],
+        *[f"- `{show(command)}`" for command in commands.values()],
     ]
     (RESULTS / "convert.md").write_text("\n".join(lines) + "\n")
     click.echo("\n".join(lines))

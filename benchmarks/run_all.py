@@ -31,6 +31,7 @@ def main(only):
         raise click.UsageError("no benchmark matched")
     RESULTS.mkdir(exist_ok=True)
     sections, failed = [], []
+    began = time.perf_counter()
     for script in scripts:
         name = script.stem.removeprefix("bench_")
         click.echo(f"== {name} ({script.name})", err=True)
@@ -43,9 +44,11 @@ def main(only):
         table = RESULTS / f"{name}.md"
         body = table.read_text() if table.exists() else "(no results written)\n"
         sections.append(f"## {name}\n\n_{script.name}, {seconds:.0f} s, exit {code}_\n\n{body}")
-    summary = "# itemrec benchmarks\n\n" + "\n".join(sections)
+    minutes, seconds = divmod(round(time.perf_counter() - began), 60)
+    took = f"{len(scripts)} benchmarks in {minutes} min {seconds:02d} s"
+    summary = f"# itemrec benchmarks\n\n_{took}, one after another._\n\n" + "\n".join(sections)
     (RESULTS / "SUMMARY.md").write_text(summary)
-    click.echo(f"wrote {RESULTS / 'SUMMARY.md'}")
+    click.echo(f"{took}; wrote {RESULTS / 'SUMMARY.md'}")
     sys.exit(1 if failed else 0)
 
 

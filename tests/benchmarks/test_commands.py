@@ -1,0 +1,49 @@
+"""benchmarks/commands.run_batch: exit codes, one log per command, really two at a time."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+from commands import run_batch  # noqa: E402
+
+# Each waits (up to 20 s) for the other's file: both end with 0 only if they ran at once.
+RENDEZVOUS = """
+import pathlib, sys, time
+here, other = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+here.touch()
+deadline = time.monotonic() + 20
+while not other.exists():
+    if time.monotonic() > deadline:
+        sys.exit(7)
+    time.sleep(0.05)
+print("met", other.name)
+"""
+
+
+def test_exit_codes_and_logs(tmp_path):
+    codes = run_batch(
+        {
+            "ok": ["python", "-c", "print('hello from ok')"],
+            "bad": ["python", "-c", "import sys; print('oops'); sys.exit(3)"],
+        },
+        tmp_path / "logs",
+        jobs=1,
+    )
+    assert codes == {"ok": 0, "bad": 3}
+    assert (tmp_path / "logs" / "ok.log").read_text() == "hello from ok\n"
+    assert (tmp_path / "logs" / "bad.log").read_text() == "oops\n"
+
+
+def test_two_jobs_run_at_once(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    codes = run_batch(
+        {
+            "a": ["python", "-c", RENDEZVOUS, a, b],
+            "b": ["python", "-c", RENDEZVOUS, b, a],
+        },
+        tmp_path / "logs",
+        jobs=2,
+    )
+    assert codes == {"a": 0, "b": 0}
+    assert (tmp_path / "logs" / "a.log").read_text() == "met b\n"
