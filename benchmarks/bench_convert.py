@@ -25,12 +25,9 @@ from pathlib import Path
 
 import click
 import numpy as np
-from commands import run, run_batch, show
+from commands import ROOT, SAMPLE_UNSEEN, run, run_batch, show, train_command
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-TRAIN_DATA = ROOT / "data" / "sample" / "train"
-UNSEEN = ROOT / "data" / "sample" / "unseen"
 VARIANTS = {
     "float32": [],
     "float16": ["--fp16"],
@@ -77,21 +74,9 @@ def interleaved_latency(paths: dict[str, Path], threads: int) -> dict[str, float
 @click.option("--qat-epochs", default=2, show_default=True)
 @click.option("--skip-existing", is_flag=True, help="Reuse models whose report already exists.")
 def main(run_dir: Path, out: Path, threads: int, jobs: int, qat_epochs: int, skip_existing: bool):
-    train = [
-        "itemrec-train",
-        "--data",
-        TRAIN_DATA,
-        "--out",
-        run_dir,
-        "--backbone",
-        "efficientnet_lite0",
-        "--image-size",
-        "96",
-        "--frozen-epochs",
-        "1",
-        "--finetune-epochs",
-        "1",
-    ]
+    train = train_command(
+        run_dir, "efficientnet_lite0", 96, "--frozen-epochs", 1, "--finetune-epochs", 1
+    )
     if not (run_dir / "embedder.keras").exists() and run(train) != 0:
         sys.exit("training the reference run failed")
     out.mkdir(parents=True, exist_ok=True)
@@ -103,7 +88,7 @@ def main(run_dir: Path, out: Path, threads: int, jobs: int, qat_epochs: int, ski
             out / f"{name}.tflite",
             *flags,
             "--verify-data",
-            UNSEEN,
+            SAMPLE_UNSEEN,
             "--verify-images",
             "1000",
             "--threads",

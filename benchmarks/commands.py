@@ -16,7 +16,25 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+SAMPLE_TRAIN = ROOT / "data" / "sample" / "train"
+SAMPLE_UNSEEN = ROOT / "data" / "sample" / "unseen"
 LOG_TAIL_LINES = 15
+
+
+def train_command(run_dir: Path, backbone: str, size: int, *options) -> list:
+    """``itemrec-train`` of ``backbone`` at ``size`` px on the bundled sample's training items."""
+    return [
+        "itemrec-train",
+        "--data",
+        SAMPLE_TRAIN,
+        "--out",
+        run_dir,
+        "--backbone",
+        backbone,
+        "--image-size",
+        size,
+        *options,
+    ]
 
 
 def _argv(command: list) -> list[str]:

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from commands import ROOT, run, run_batch
+from commands import ROOT, SAMPLE_UNSEEN, run, run_batch, train_command
 
 WORK = ROOT / "build" / "bench_edge"
 CONVERTED = ROOT / "build" / "bench_convert" / "models"
-TRAIN_DATA = ROOT / "data" / "sample" / "train"
-UNSEEN = ROOT / "data" / "sample" / "unseen"
 QUICK_CONVERT = [
     "--calibration-images",
     "16",
     "--verify-data",
-    UNSEEN,
+    SAMPLE_UNSEEN,
     "--verify-images",
     "16",
     "--latency-runs",
@@ -34,25 +32,19 @@ QUANTIZATIONS = {"fp32": [], "int8": ["--int8"]}
 def _untrained_run(backbone: str, size: int) -> Path:
     run_dir = WORK / f"{backbone}_{size}"
     if not (run_dir / "embedder.keras").exists():
-        train = [
-            "itemrec-train",
-            "--data",
-            TRAIN_DATA,
-            "--out",
+        train = train_command(
             run_dir,
-            "--backbone",
             backbone,
+            size,
             "--weights",
             "none",
-            "--image-size",
-            size,
             "--frozen-epochs",
             0,
             "--finetune-epochs",
             0,
             "--val-classes",
             0,
-        ]
+        )
         if run(train) != 0:
             raise SystemExit(f"itemrec-train failed for {backbone}")
     return run_dir

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from convert.cli import main
+from convert.pipeline import PRUNE_LEARNING_RATE, QAT_LEARNING_RATE, ConvertOptions
 from edge_runtime.spec import ModelSpec
 from edge_runtime.tflite_metadata import read_metadata
 from train.run_dir import config_hash
@@ -116,10 +117,18 @@ def test_int8_and_qat_graphs_are_integer_and_smaller(converted):
 def test_qat_reports_its_fine_tune(converted):
     report = json.loads(converted["qat"][2].with_name("qat.report.json").read_text())
     assert report["qat"]["epochs"] == 1 and len(report["qat"]["distillation_loss"]) == 1
+    assert report["qat"]["learning_rate"] == 1e-4  # FINETUNE's, not the default
     # QAT starts from the trained weights with calibrated ranges: the distillation loss is
     # the cosine distance to the float model, small from the first epoch.
     assert report["qat"]["distillation_loss"][0] < 0.05
     assert report["verification"]["cosine_to_finetuned_mean"] > 0.95
+
+
+def test_finetune_learning_rate_defaults_per_variant():
+    assert ConvertOptions(variant="qat").finetune_learning_rate == QAT_LEARNING_RATE
+    assert ConvertOptions(variant="int8", prune=0.5).finetune_learning_rate == PRUNE_LEARNING_RATE
+    assert ConvertOptions(prune=0.5, learning_rate=0.01).finetune_learning_rate == 0.01
+    assert PRUNE_LEARNING_RATE > QAT_LEARNING_RATE
 
 
 def test_prune_reaches_its_sparsity_and_converts_faithfully(converted):
