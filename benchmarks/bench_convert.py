@@ -70,7 +70,9 @@ def interleaved_latency(paths: dict[str, Path], threads: int) -> dict[str, float
     show_default=True,
 )
 @click.option("--threads", default=2, show_default=True, help="Interpreter threads when timing.")
-@click.option("--jobs", default=2, show_default=True, help="Conversions run at once.")
+@click.option(
+    "--jobs", default=2, show_default=True, type=click.IntRange(min=1), help="Conversions at once."
+)
 @click.option("--qat-epochs", default=2, show_default=True)
 @click.option("--skip-existing", is_flag=True, help="Reuse models whose report already exists.")
 def main(run_dir: Path, out: Path, threads: int, jobs: int, qat_epochs: int, skip_existing: bool):
