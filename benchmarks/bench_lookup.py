@@ -19,8 +19,8 @@ import click
 import faiss
 import numpy as np
 
-from edge_runtime.gallery import GalleryVectors
-from edge_runtime.lookup import Lookup
+from itemrec.edge_runtime.gallery import GalleryVectors
+from itemrec.edge_runtime.lookup import Lookup
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -21,16 +21,15 @@ from pathlib import Path
 
 import click
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-import tensorflow as tf  # noqa: E402
-
-from train.augment import Augmentation  # noqa: E402
-from train.config import TrainConfig  # noqa: E402
-from train.data import scan_class_folders, training_dataset  # noqa: E402
-from train.losses import make_objective  # noqa: E402
-from train.model import build_model, set_backbone_trainable  # noqa: E402
-from train.run import train_run  # noqa: E402
-from train.trainer import EmbeddingTrainer  # noqa: E402
+from itemrec.train.augment import Augmentation
+from itemrec.train.config import TrainConfig
+from itemrec.train.data import readable_class_folders, training_dataset
+from itemrec.train.keras_api import tf
+from itemrec.train.losses import make_objective
+from itemrec.train.model import build_model, set_backbone_trainable
+from itemrec.train.run import train_run
+from itemrec.train.run_dir import RunDir
+from itemrec.train.trainer import EmbeddingTrainer
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -92,7 +91,7 @@ def frozen_epoch_seconds(data_dir: str, backbone: str, size: int, batch: int, ca
             verbose=0,
         )
         train_run(config)
-        history = json.loads((Path(out) / "history.json").read_text())
+        history = RunDir(out).read_history()
     return history[-1]["time"] - history[-2]["time"]
 
 
@@ -102,7 +101,7 @@ def frozen_epoch_seconds(data_dir: str, backbone: str, size: int, batch: int, ca
 @click.option("--image-size", default=96, show_default=True)
 @click.option("--batch-size", default=32, show_default=True)
 def main(data, backbone, image_size, batch_size):
-    folders = scan_class_folders(data)
+    folders = readable_class_folders(data)
     classes = len(folders.classes)
     results = {
         "backbone": backbone,

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from commands import ROOT, SAMPLE_UNSEEN, run, run_batch, train_command
 
+from itemrec.train.run_dir import RunDir
+
 WORK = ROOT / "build" / "bench_edge"
 CONVERTED = ROOT / "build" / "bench_convert" / "models"
 QUICK_CONVERT = [
@@ -31,7 +33,7 @@ QUANTIZATIONS = {"fp32": [], "int8": ["--int8"]}
 
 def _untrained_run(backbone: str, size: int) -> Path:
     run_dir = WORK / f"{backbone}_{size}"
-    if not (run_dir / "embedder.keras").exists():
+    if not RunDir(run_dir).embedder.exists():
         train = train_command(
             run_dir,
             backbone,

@@ -8,22 +8,20 @@ Writes ``model.tflite`` (spec embedded as metadata ``itemrec_spec``), ``model.sp
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import click
 
-import click  # noqa: E402
-
-from convert.pipeline import ConvertOptions, OutputError, report_path  # noqa: E402
-from convert.report import markdown_table, write_report  # noqa: E402
-from convert.samples import SampleError  # noqa: E402
-from edge_runtime.interpreter import ModelLoadError  # noqa: E402
-from train.run_dir import RunError  # noqa: E402
+from itemrec.convert.pipeline import ConvertOptions, report_path
+from itemrec.convert.report import markdown_table, write_report
+from itemrec.edge_runtime.cli_common import ItemrecCommand
+from itemrec.edge_runtime.errors import InputError, ModelError
+from itemrec.train import quiet_tensorflow, verbose_option
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(
+    "itemrec-convert", cls=ItemrecCommand, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option(
     "-o",
@@ -84,29 +82,24 @@ from train.run_dir import RunError  # noqa: E402
 @click.option("--threads", type=int, help="Interpreter threads [default: all cores].")
 @click.option("--latency-runs", default=50, show_default=True)
 @click.option("--seed", default=0, show_default=True)
-def main(run_dir, output, variant, **options):
+@verbose_option
+def main(run_dir, output, variant, verbose, **options):
     """Export RUN_DIR's embedding model (heads stripped) to a verified TFLite file."""
-    from convert.pipeline import convert_run
+    quiet_tensorflow(verbose)
+    from itemrec.convert.pipeline import convert_run
 
     options = ConvertOptions(variant=variant or "float32", **options)
-    try:
-        report = convert_run(run_dir, output, options)
-    except (RunError, SampleError, OutputError, ModelLoadError, ValueError) as err:
-        click.echo(f"itemrec-convert: error: {err}", err=True)
-        sys.exit(2)
+    report = convert_run(run_dir, output, options)
     try:
         write_report(report, report_path(output))
     except OSError as err:
-        click.echo(f"itemrec-convert: error: cannot write the report: {err}", err=True)
-        sys.exit(2)
+        raise InputError(f"{report_path(output)}: cannot write the report ({err})") from None
     click.echo(markdown_table([report]))
     if report["failures"]:
         click.echo("verification failed: " + "; ".join(report["failures"]), err=True)
-    if report["written"]:
-        click.echo(f"wrote {output} (sha256 {report['verification']['fingerprint']})")
-    else:
-        click.echo(f"{output} NOT written (use --force to write it anyway)", err=True)
-        sys.exit(1)
+    if not report["written"]:
+        raise ModelError(f"{output} NOT written: verification failed (--force writes it anyway)")
+    click.echo(f"wrote {output} (sha256 {report['verification']['fingerprint']})")
 
 
 if __name__ == "__main__":

@@ -15,14 +15,9 @@ dropout is removed: the student must reproduce the deterministic teacher.
 
 from __future__ import annotations
 
-import os
+import numpy as np
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-keras = tf.keras
+from itemrec.train.keras_api import keras, tf
 
 
 def cosine_distance(teacher, student):

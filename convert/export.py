@@ -12,11 +12,7 @@ calibration: see FACTS.md).
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
 
@@ -29,7 +25,7 @@ def convert(
     For int8, ``representative`` (N x H x W x 3, 0..255) is required: it calibrates every
     activation range a quantisation-aware model does not bring (``progress(1)`` per image).
     """
-    import tensorflow as tf
+    from itemrec.train.keras_api import tf
 
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"unknown quantization {quantization!r}; one of {QUANTIZATIONS}")

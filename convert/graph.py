@@ -10,6 +10,8 @@ import collections
 
 import numpy as np
 
+from itemrec.train.private_api import interpreter_ops
+
 FLOAT_TYPES = (np.float16, np.float32, np.float64)
 
 
@@ -23,7 +25,7 @@ def inspect_graph(tflite_bytes: bytes) -> dict:
 
     interpreter = Interpreter(model_content=tflite_bytes, num_threads=1)
     dtypes = {t["index"]: np.dtype(t["dtype"]) for t in interpreter.get_tensor_details()}
-    ops = interpreter._get_ops_details()
+    ops = interpreter_ops(interpreter)
     counts = collections.Counter(op["op_name"] for op in ops)
     edges = {d["index"] for d in interpreter.get_input_details() + interpreter.get_output_details()}
     float_ops = [

@@ -6,11 +6,8 @@ The device reads it back with ``edge_runtime.tflite_metadata.read_metadata`` (no
 from __future__ import annotations
 
 import json
-import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-from edge_runtime.spec import SPEC_METADATA_NAME, ModelSpec  # noqa: E402
+from itemrec.edge_runtime.spec import SPEC_METADATA_NAME, ModelSpec
 
 
 def embed_metadata(tflite_bytes: bytes, name: str, data: bytes) -> bytes:

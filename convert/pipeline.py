@@ -16,14 +16,13 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import click
 
-import click  # noqa: E402
-
-from convert.samples import ImageSample, SampleError, sample_classes, sample_images  # noqa: E402
-from convert.verify import DEFAULT_MIN_COSINE  # noqa: E402
-from edge_runtime.spec import ModelSpec, sidecar_path  # noqa: E402
-from train.run_dir import Run, load_run  # noqa: E402
+from itemrec.convert.samples import ImageSample, sample_classes, sample_images
+from itemrec.convert.verify import DEFAULT_MIN_COSINE
+from itemrec.edge_runtime.errors import InputError
+from itemrec.edge_runtime.spec import ModelSpec, sidecar_path
+from itemrec.train.run_dir import Run, load_run
 
 VARIANTS = ("float32", "float16", "dynamic", "int8", "qat")
 # Distillation learning rates: QAT only nudges the float weights, pruning must recover from
@@ -31,10 +30,6 @@ VARIANTS = ("float32", "float16", "dynamic", "int8", "qat")
 # epochs of 500 images): cosine to the trained model 0.69 at 1e-5, 0.82 at 3e-4, 0.75 at 1e-3.
 QAT_LEARNING_RATE = 1e-5
 PRUNE_LEARNING_RATE = 3e-4
-
-
-class OutputError(OSError):
-    """The output path cannot be written."""
 
 
 @dataclasses.dataclass
@@ -61,7 +56,7 @@ class ConvertOptions:
         return "int8" if self.variant == "qat" else self.variant
 
     @property
-    def threshold(self) -> float:
+    def required_cosine(self) -> float:
         return self.min_cosine if self.min_cosine is not None else DEFAULT_MIN_COSINE[self.variant]
 
     @property
@@ -89,11 +84,11 @@ def _progress(length: int, label: str):
 def _temp_output(output: Path) -> Path:
     """Reserve a temporary file beside ``output`` (proves the folder is writable)."""
     if output.is_dir():
-        raise OutputError(f"{output}: is a directory, expected a .tflite file path")
+        raise InputError(f"{output}: is a directory, expected a .tflite file path")
     try:
         handle, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
     except OSError as err:
-        raise OutputError(f"{output}: cannot write there ({err.strerror})") from None
+        raise InputError(f"{output}: cannot write there ({err.strerror})") from None
     os.close(handle)
     return Path(name)
 
@@ -101,7 +96,7 @@ def _temp_output(output: Path) -> Path:
 def _training_sample(run: Run, options: ConvertOptions, count: int, label: str) -> ImageSample:
     root = options.representative_data or run.data_dir
     if root is None:
-        raise SampleError(
+        raise InputError(
             f"{run.path}: its config names no existing training data; pass --representative-data"
         )
     classes = None if options.representative_data else run.classes("train")
@@ -116,7 +111,7 @@ def _verification_sample(run: Run, options: ConvertOptions) -> tuple[ImageSample
     if root is None:
         root, source = options.representative_data or run.data_dir, "the training data"
     if root is None:
-        raise SampleError(f"{run.path}: no verification data; pass --verify-data")
+        raise InputError(f"{run.path}: no verification data; pass --verify-data")
     with _progress(options.verify_images, "loading verification images") as update:
         sample = sample_classes(
             root, run.input_size, options.verify_images, options.seed + 1, classes, update
@@ -126,14 +121,14 @@ def _verification_sample(run: Run, options: ConvertOptions) -> tuple[ImageSample
 
 def convert_run(run_dir, output, options: ConvertOptions) -> dict:
     """Convert, verify and (if it passes or ``force``) write; returns the report."""
-    from convert import export
-    from convert.distill import embed
-    from convert.graph import inspect_graph
-    from convert.metadata import embed_spec
-    from convert.verify import verify
+    from itemrec.convert import export
+    from itemrec.convert.distill import embed
+    from itemrec.convert.graph import inspect_graph
+    from itemrec.convert.metadata import embed_spec
+    from itemrec.convert.verify import verify
 
     if options.prune and options.variant == "qat":
-        raise ValueError(
+        raise InputError(
             "--prune with --qat is not supported: the QAT fine-tune would regrow the pruned "
             "weights (tfmot's prune-preserving scheme refuses the custom layers); "
             "use --prune with --int8"
@@ -208,8 +203,8 @@ def _finetune(run: Run, options: ConvertOptions, report: dict, embed):
         "batch_size": options.batch_size,
         "seed": options.seed,
     }
-    from convert.prune import kernel_sparsity, prune_finetune
-    from convert.qat import qat_finetune
+    from itemrec.convert.prune import kernel_sparsity, prune_finetune
+    from itemrec.convert.qat import qat_finetune
 
     model = run.embedder
     if options.prune:
@@ -243,13 +238,13 @@ def _decide(report: dict, options: ConvertOptions) -> dict:
     failures = []
     key = "cosine_to_finetuned_mean" if options.prune else "cosine_mean"
     cosine = report["verification"][key]
-    if cosine < options.threshold:
-        failures.append(f"{key.replace('_', ' ')} {cosine:.4f} < {options.threshold}")
+    if cosine < options.required_cosine:
+        failures.append(f"{key.replace('_', ' ')} {cosine:.4f} < {options.required_cosine}")
     if options.quantization == "int8" and not report["graph"]["integer"]:
         failures.append(f"float ops left: {', '.join(report['graph']['float_ops'][:5])}")
     passed = not failures
     return {
-        "min_cosine": options.threshold,
+        "min_cosine": options.required_cosine,
         "passed": passed,
         "failures": failures,
         "written": passed or options.force,

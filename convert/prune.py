@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from convert.distill import clone_for_finetuning, distill
+from itemrec.convert.distill import clone_for_finetuning, distill
 
 PRUNABLE = ("Conv2D", "DepthwiseConv2D", "Dense")
 

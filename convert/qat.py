@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow_model_optimization as tfmot
 
-from convert.distill import clone_for_finetuning, distill
+from itemrec.convert.distill import clone_for_finetuning, distill
+from itemrec.train.private_api import inbound_layer_name
 
 quantize = tfmot.quantization.keras
 #: Names tfmot gives to the range variables of activations (not weights).
@@ -26,8 +27,8 @@ ACTIVATION_RANGES = ("post_activation", "output", "quantize_layer")
 
 
 def _custom_layer_types() -> tuple:
-    from train.backbones import InputNormalization
-    from train.layers import L2Normalize
+    from itemrec.train.backbones import InputNormalization
+    from itemrec.train.layers import L2Normalize
 
     return (InputNormalization, L2Normalize)
 
@@ -44,10 +45,10 @@ def quantize_aware(model):
         return quantize.quantize_apply(annotated)
 
 
-def initialise_activation_ranges(qat_model, float_model, images, batch_size: int = 32) -> int:
+def initialize_activation_ranges(qat_model, float_model, images, batch_size: int = 32) -> int:
     """Set each activation range of ``qat_model`` to ``[min(x, 0), max(x, 0)]`` of the matching
     layer output ``x`` of ``float_model`` (same layer names) over ``images``; returns how many."""
-    import tensorflow as tf
+    from itemrec.train.keras_api import tf
 
     targets = []  # (min variable, max variable, float layer name)
     for layer in qat_model.layers:
@@ -55,7 +56,7 @@ def initialise_activation_ranges(qat_model, float_model, images, batch_size: int
         if wrapped is not None:
             source = wrapped.name
         elif type(layer).__name__ == "QuantizeLayer":
-            source = layer._inbound_nodes[0].inbound_layers.name
+            source = inbound_layer_name(layer)
         else:
             continue
         variables = {w.name.split("/")[-1].split(":")[0]: w for w in layer.weights}
@@ -83,6 +84,6 @@ def initialise_activation_ranges(qat_model, float_model, images, batch_size: int
 def qat_finetune(model, images, teacher_embeddings, *, epochs: int, **options):
     """``(qat_model, loss per epoch)``: ranges initialised, then ``epochs`` of distillation."""
     qat_model = quantize_aware(model)
-    initialise_activation_ranges(qat_model, clone_for_finetuning(model), images)
+    initialize_activation_ranges(qat_model, clone_for_finetuning(model), images)
     losses = distill(qat_model, images, teacher_embeddings, epochs=epochs, **options)
     return qat_model, losses

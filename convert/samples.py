@@ -7,12 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.folders import flatten, scan_class_folders
-from edge_runtime.images import ImageLoadError, load_model_input
-
-
-class SampleError(ValueError):
-    """A sample of images cannot be drawn (missing folder, no readable images)."""
+from itemrec.edge_runtime.errors import ImageLoadError, InputError
+from itemrec.edge_runtime.folders import flatten, scan_class_folders
+from itemrec.edge_runtime.images import load_model_input
 
 
 @dataclasses.dataclass
@@ -27,10 +24,7 @@ class ImageSample:
 
 def _scan(root: Path, classes=None) -> dict[str, list[Path]]:
     """The class folders under ``root``, restricted to ``classes`` when given."""
-    try:
-        found = scan_class_folders(root)
-    except ValueError as err:
-        raise SampleError(str(err)) from None
+    found = scan_class_folders(root)
     if classes is not None:
         found = {code: files for code, files in found.items() if code in set(classes)}
     return found
@@ -56,7 +50,7 @@ def sample_classes(
     by_class = _scan(Path(root), classes)
     codes = [code for code, files in by_class.items() if len(files) >= 2]
     if not codes:
-        raise SampleError(f"{root}: no class folder holds two or more images")
+        raise InputError(f"{root}: no class folder holds two or more images")
     chosen, total = [], 0
     for i in np.random.default_rng(seed).permutation(len(codes)):
         if total >= count:
@@ -79,5 +73,5 @@ def _load(paths, labels, size, root, progress) -> ImageSample:
         if progress is not None:
             progress(1)
     if not images:
-        raise SampleError(f"{root}: no readable images to sample")
+        raise InputError(f"{root}: no readable images to sample")
     return ImageSample(np.stack(images), kept_paths, kept_labels, skipped)

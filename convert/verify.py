@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime import metrics
-from edge_runtime.interpreter import EmbeddingModel
+from itemrec.edge_runtime.interpreter import EmbeddingModel
+from itemrec.train.evaluation import metrics
 
 #: Default ``--min-cosine`` per variant: measured margins below what the sample runs reach.
 DEFAULT_MIN_COSINE = {
@@ -37,14 +37,7 @@ def cosines(reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
 
 def rank1(embeddings: np.ndarray, labels) -> float:
     """Rank-1 identification rate: first image of each class represents, the others probe."""
-    labels = np.asarray(labels)
-    representative = np.zeros(len(labels), dtype=bool)
-    for label in np.unique(labels):
-        representative[np.flatnonzero(labels == label)[0]] = True
-    similarity = embeddings[~representative] @ embeddings[representative].T
-    return float(
-        metrics.cmc_curve(similarity, labels[~representative], labels[representative], 1)[0]
-    )
+    return float(metrics.first_representative_cmc(embeddings, labels, max_rank=1)[0])
 
 
 def tflite_embeddings(model: EmbeddingModel, images: np.ndarray, progress=None) -> np.ndarray:

@@ -15,9 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-
-class CameraError(RuntimeError):
-    """A camera could not be opened or stopped delivering frames."""
+from itemrec.edge_runtime.errors import CameraError, CameraLostError
 
 
 def parse_source(text: str | int) -> int | str:
@@ -127,7 +125,7 @@ class FrameGrabber:
     def latest(self, timeout: float = 1.0) -> np.ndarray | None:
         """The newest frame not yet returned, waiting up to ``timeout`` s; None if none came.
 
-        Raises ``CameraError`` once the reader has given up and no unread frame is left.
+        Raises ``CameraLostError`` once the reader has given up and no unread frame is left.
         """
         with self._condition:
             self._condition.wait_for(
@@ -137,7 +135,7 @@ class FrameGrabber:
                 self._consumed = self._sequence
                 return self._frame
             if self.failed is not None:
-                raise CameraError(self.failed)
+                raise CameraLostError(self.failed)
             return None
 
     def stop(self) -> None:

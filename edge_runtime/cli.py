@@ -1,60 +1,36 @@
 """``itemrec-edge``: galleries, identification, the live camera loop and enrolment on the device.
 
-Errors print one line (``Error: ...``) and exit non-zero; ``run`` documents its exit codes
-in ``edge_runtime.live``.
+Errors print one line and exit with a code of the shared table (``itemrec.edge_runtime.errors``).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 
 import click
 
-from edge_runtime.camera import CameraError, FrameGrabber
-from edge_runtime.enroll import (
-    EnrolmentReport,
+from itemrec.edge_runtime.camera import FrameGrabber
+from itemrec.edge_runtime.cli_common import ItemrecGroup
+from itemrec.edge_runtime.enroll import (
+    EnrollmentReport,
     build_gallery,
     enroll_camera,
     enroll_files,
     read_names_csv,
 )
-from edge_runtime.folders import FolderError
-from edge_runtime.gallery import Gallery, GalleryError
-from edge_runtime.images import ImageLoadError, load_image
-from edge_runtime.interpreter import EmbeddingModel, ModelLoadError
-from edge_runtime.live import (
-    EXIT_CAMERA_UNAVAILABLE,
+from itemrec.edge_runtime.errors import ImageLoadError, InputError
+from itemrec.edge_runtime.gallery import Gallery
+from itemrec.edge_runtime.images import load_image
+from itemrec.edge_runtime.interpreter import EmbeddingModel
+from itemrec.edge_runtime.live import (
     JsonLinesReporter,
     LiveOptions,
     WindowDisplay,
     gui_available,
     run_live,
 )
-from edge_runtime.lookup import GalleryLookup
-from edge_runtime.spec import SpecError
-
-USER_ERRORS = (ModelLoadError, GalleryError, FolderError, ImageLoadError, SpecError, ValueError)
-
-
-def one_line_errors(command):
-    """Turn the package's expected errors into ``Error: <message>`` and exit status 1."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except USER_ERRORS as err:
-            raise click.ClickException(
-                str(err).splitlines()[0] if str(err) else repr(err)
-            ) from None
-        except CameraError as err:
-            click.echo(f"Error: {err}", err=True)
-            sys.exit(EXIT_CAMERA_UNAVAILABLE)
-
-    return wrapper
-
+from itemrec.edge_runtime.lookup import GalleryLookup
 
 model_option = click.option(
     "--model",
@@ -89,12 +65,14 @@ def open_matching(model_path, db_path, threads) -> tuple[EmbeddingModel, Gallery
     return model, gallery
 
 
-def echo_skipped(report: EnrolmentReport) -> None:
+def echo_skipped(report: EnrollmentReport) -> None:
     for line in report.skipped:
         click.echo(f"skipped: {line}", err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    "itemrec-edge", cls=ItemrecGroup, context_settings={"help_option_names": ["-h", "--help"]}
+)
 def main():
     """Recognise items on the device: a TFLite embedder and a SQLite gallery, no TensorFlow."""
 
@@ -121,7 +99,6 @@ def gallery():
     help="A CSV with header 'code,name' mapping codes to names.",
 )
 @threads_option
-@one_line_errors
 def gallery_build(model_path, images_dir, db_path, names_csv, threads):
     """Create a gallery from class folders (folder name = item code)."""
     model = EmbeddingModel(model_path, threads=threads)
@@ -142,7 +119,6 @@ def gallery_build(model_path, images_dir, db_path, names_csv, threads):
 @gallery.command("remove")
 @db_option
 @click.argument("codes", nargs=-1, required=True)
-@one_line_errors
 def gallery_remove(db_path, codes):
     """Remove items (and all their representatives) by code."""
     with Gallery.open(db_path) as db:
@@ -154,7 +130,6 @@ def gallery_remove(db_path, codes):
 @gallery.command("list")
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object for machines.")
-@one_line_errors
 def gallery_list(db_path, as_json):
     """List items with their representative counts, and the gallery's model and threshold."""
     with Gallery.open(db_path) as db:
@@ -192,7 +167,6 @@ def gallery_list(db_path, as_json):
 @db_option
 @click.argument("threshold", type=float, required=False)
 @click.option("--clear", is_flag=True, help="Forget the threshold (every answer is accepted).")
-@one_line_errors
 def gallery_set_threshold(db_path, threshold, clear):
     """Store the cosine THRESHOLD below which an answer is 'unknown'."""
     if (threshold is None) == (not clear):
@@ -213,10 +187,9 @@ def gallery_set_threshold(db_path, threshold, clear):
     help="Export format (docs/gallery-format.md).",
 )
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output file.")
-@one_line_errors
 def gallery_export(db_path, fmt, out):
     """Export the gallery for the Android app (gallery.bin)."""
-    from edge_runtime.android_export import write_gallery_bin
+    from itemrec.edge_runtime.gallery_bin import write_gallery_bin
 
     with Gallery.open(db_path) as db:
         vectors, spec, threshold = db.vectors(), db.spec, db.threshold
@@ -243,7 +216,6 @@ def gallery_export(db_path, fmt, out):
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per image.")
 @threads_option
-@one_line_errors
 def identify(model_path, db_path, images, top_k, threshold, as_json, threads):
     """Print the top-k items for each image."""
     model, db = open_matching(model_path, db_path, threads)
@@ -255,7 +227,7 @@ def identify(model_path, db_path, images, top_k, threshold, as_json, threads):
             result = lookup.identify(model.embed(load_image(path)), top_k)
         except ImageLoadError as err:
             failed += 1
-            click.echo(f"Error: {err}", err=True)
+            click.echo(f"skipped: {err.one_line()}", err=True)
             continue
         if as_json:
             click.echo(json.dumps({"image": path, **result.to_dict()}))
@@ -265,7 +237,7 @@ def identify(model_path, db_path, images, top_k, threshold, as_json, threads):
         for rank, match in enumerate(result.matches, 1):
             click.echo(f"  {rank}. {match.code}\t{match.name}\t{match.score:.4f}")
     if failed:
-        sys.exit(1)
+        raise InputError(f"{failed} of {len(images)} images could not be read")
 
 
 @main.command()
@@ -288,15 +260,14 @@ def identify(model_path, db_path, images, top_k, threshold, as_json, threads):
     default=5,
     show_default=True,
     type=click.IntRange(min=0),
-    help="Reads retried before a silent camera counts as lost (exit 4).",
+    help="Reads retried before a silent camera counts as lost (exit 6).",
 )
 @threads_option
-@one_line_errors
 def run(model_path, db_path, camera, roi, headless, max_frames, top_k, threshold, retries, threads):
-    """Recognise items live. Exit 0 when stopped, 3 if the camera cannot be opened,
-    4 if it stops delivering frames."""
+    """Recognise items live. Exit 0 when stopped, 5 if the camera cannot be opened,
+    6 if it stops delivering frames."""
     if not headless and not gui_available():
-        raise click.ClickException(
+        raise InputError(
             "this OpenCV has no GUI (or there is no display): use --headless, or install "
             "opencv-python instead of opencv-python-headless"
         )
@@ -305,9 +276,8 @@ def run(model_path, db_path, camera, roi, headless, max_frames, top_k, threshold
     grabber = FrameGrabber(camera, retries=retries)
     display = JsonLinesReporter(sys.stdout) if headless else WindowDisplay(roi)
     options = LiveOptions(roi=roi, top_k=top_k, max_frames=max_frames)
-    code = run_live(model, lookup, grabber, display, options)
-    db.close()
-    sys.exit(code)
+    with db:
+        run_live(model, lookup, grabber, display, options)
 
 
 @main.command()
@@ -333,7 +303,6 @@ def run(model_path, db_path, camera, roi, headless, max_frames, top_k, threshold
 @roi_option
 @click.argument("images", nargs=-1, type=click.Path(dir_okay=False))
 @threads_option
-@one_line_errors
 def enroll(model_path, db_path, code, name, camera, shots, interval, roi, images, threads):
     """Enrol an item from the camera or from IMAGES, in one transaction."""
     if (camera is None) == (not images):
@@ -348,7 +317,7 @@ def enroll(model_path, db_path, code, name, camera, shots, interval, roi, images
             report = enroll_files(db, model, code, name, images)
     echo_skipped(report)
     if not report.items:
-        raise click.ClickException(f"no readable image for {code}; nothing enrolled")
+        raise InputError(f"no readable image for {code}; nothing enrolled")
     click.echo(f"{code}: enrolled {report.representatives} representatives")
 
 

@@ -16,15 +16,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_runtime.camera import CameraError, FrameGrabber, center_roi
-from edge_runtime.folders import scan_class_folders
-from edge_runtime.gallery import Gallery, GalleryError
-from edge_runtime.images import ImageLoadError, load_image
-from edge_runtime.interpreter import EmbeddingModel
+from itemrec.edge_runtime.camera import FrameGrabber, center_roi
+from itemrec.edge_runtime.errors import CameraLostError, ImageLoadError, InputError
+from itemrec.edge_runtime.folders import scan_class_folders
+from itemrec.edge_runtime.gallery import Gallery
+from itemrec.edge_runtime.images import load_image
+from itemrec.edge_runtime.interpreter import EmbeddingModel
 
 
 @dataclass
-class EnrolmentReport:
+class EnrollmentReport:
     """What a build or enrolment added, and every image it skipped with the reason."""
 
     items: int = 0
@@ -38,14 +39,14 @@ def read_names_csv(path: str | Path) -> dict[str, str]:
         with open(path, newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
     except OSError as err:
-        raise GalleryError(f"cannot read names file {path}: {err.strerror}") from None
+        raise InputError(f"cannot read names file {path}: {err.strerror}") from None
     if rows and not {"code", "name"} <= rows[0].keys():
-        raise GalleryError(f"{path}: the header must be 'code,name'")
+        raise InputError(f"{path}: the header must be 'code,name'")
     return {row["code"].strip(): row["name"].strip() for row in rows if row.get("code")}
 
 
 def embed_files(
-    model: EmbeddingModel, paths: Iterable[str | Path], report: EnrolmentReport
+    model: EmbeddingModel, paths: Iterable[str | Path], report: EnrollmentReport
 ) -> tuple[np.ndarray, list[str]]:
     """Embed every readable image; unreadable ones go to ``report.skipped``."""
     vectors, sources = [], []
@@ -67,10 +68,10 @@ def enroll_files(
     code: str,
     name: str | None,
     paths: Iterable[str | Path],
-    report: EnrolmentReport | None = None,
-) -> EnrolmentReport:
+    report: EnrollmentReport | None = None,
+) -> EnrollmentReport:
     """Embed ``paths`` and add them to item ``code`` in one transaction."""
-    report = report if report is not None else EnrolmentReport()
+    report = report if report is not None else EnrollmentReport()
     vectors, sources = embed_files(model, paths, report)
     if len(vectors) == 0:
         report.skipped.append(f"{code}: no readable image, item not enrolled")
@@ -87,11 +88,11 @@ def build_gallery(
     db_path: str | Path,
     names: dict[str, str] | None = None,
     progress: Callable[[Iterable], Iterable] = lambda items: items,
-) -> EnrolmentReport:
+) -> EnrollmentReport:
     """Create ``db_path`` and enrol each class folder of ``images_dir`` (folder name = code)."""
     classes = scan_class_folders(images_dir)
     names = names or {}
-    report = EnrolmentReport()
+    report = EnrollmentReport()
     with Gallery.create(db_path, model.spec) as gallery:
         for code, paths in progress(list(classes.items())):
             enroll_files(gallery, model, code, names.get(code), paths, report)
@@ -108,7 +109,7 @@ def enroll_camera(
     roi: float = 0.6,
     interval: float = 0.5,
     stall_seconds: float = 10.0,
-) -> EnrolmentReport:
+) -> EnrollmentReport:
     """Take ``shots`` frames ``interval`` s apart (centre region) and enrol them together."""
     vectors = []
     with grabber:
@@ -116,11 +117,11 @@ def enroll_camera(
             frame = grabber.latest(timeout=stall_seconds)
             if frame is None:
                 source = grabber.source
-                raise CameraError(f"no frame from camera {source!r} for {stall_seconds:g} s")
+                raise CameraLostError(f"no frame from camera {source!r} for {stall_seconds:g} s")
             rgb = cv2.cvtColor(center_roi(frame, roi), cv2.COLOR_BGR2RGB)
             vectors.append(model.embed(rgb))
             if len(vectors) < shots:
                 time.sleep(interval)
     sources = [f"camera:{grabber.source}"] * len(vectors)
     gallery.enroll(code, name, np.stack(vectors), sources)
-    return EnrolmentReport(items=1, representatives=len(vectors))
+    return EnrollmentReport(items=1, representatives=len(vectors))

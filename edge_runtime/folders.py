@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge_runtime.images import is_image_file
-
-
-class FolderError(ValueError):
-    """A dataset folder is missing or holds no class folders."""
+from itemrec.edge_runtime.errors import InputError
+from itemrec.edge_runtime.images import is_image_file
 
 
 def scan_class_folders(root: str | Path) -> dict[str, list[Path]]:
@@ -23,7 +20,7 @@ def scan_class_folders(root: str | Path) -> dict[str, list[Path]]:
     """
     root = Path(root)
     if not root.is_dir():
-        raise FolderError(f"{root}: not a directory")
+        raise InputError(f"{root}: not a directory")
     classes = {
         entry.name: sorted(
             f
@@ -34,7 +31,7 @@ def scan_class_folders(root: str | Path) -> dict[str, list[Path]]:
         if entry.is_dir() and not entry.name.startswith(".")
     }
     if not classes:
-        raise FolderError(f"{root}: no class folders (expected ROOT/<code>/<images>)")
+        raise InputError(f"{root}: no class folders (expected ROOT/<code>/<images>)")
     return classes
 
 

@@ -10,21 +10,17 @@ leaves the item absent or complete, never half there.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import sys
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.spec import ModelSpec, SpecError
+from itemrec.edge_runtime.errors import GalleryError, InputError, ModelError
+from itemrec.edge_runtime.spec import ModelSpec
 
 SCHEMA_VERSION = 1
-# Test hook: seconds to sleep inside an enrolment, just before its commit.
-PAUSE_BEFORE_COMMIT_ENV = "ITEMREC_TEST_PAUSE_BEFORE_COMMIT"
 
 _SCHEMA = """
 CREATE TABLE schema_version (version INTEGER NOT NULL);
@@ -44,14 +40,6 @@ CREATE TABLE embeddings (
 );
 CREATE INDEX embeddings_item ON embeddings(item_id);
 """
-
-
-class GalleryError(RuntimeError):
-    """A gallery file is missing, corrupt, from a newer version, or asked something impossible."""
-
-
-class ModelMismatchError(GalleryError):
-    """The model's fingerprint differs from the one that made the gallery's embeddings."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +79,7 @@ class Gallery:
         if spec.fingerprint is None:
             raise GalleryError("a gallery needs the model's fingerprint")
         if path.exists():
-            raise GalleryError(f"{path} already exists; remove it or use 'gallery add'")
+            raise InputError(f"{path} already exists; remove it or use 'gallery add'")
         try:
             db = sqlite3.connect(path, isolation_level=None)
         except sqlite3.Error as err:
@@ -170,7 +158,7 @@ class Gallery:
     def spec(self) -> ModelSpec:
         try:
             return ModelSpec.from_json(self._get("spec") or "")
-        except SpecError as err:
+        except ModelError as err:
             raise GalleryError(f"{self.path}: stored model spec is unreadable: {err}") from None
 
     @property
@@ -194,7 +182,7 @@ class Gallery:
     def check_model(self, fingerprint: str, model_path: str | Path = "the model") -> None:
         """Refuse a model other than the one that made this gallery's embeddings."""
         if fingerprint != self.fingerprint:
-            raise ModelMismatchError(
+            raise GalleryError(
                 f"{model_path} (fingerprint {fingerprint[:12]}) did not make the embeddings in "
                 f"{self.path} (fingerprint {(self.fingerprint or '?')[:12]}); rebuild it with "
                 f"'itemrec-edge gallery build --model {model_path} --images DIR --db NEW.db'"
@@ -246,11 +234,6 @@ class Gallery:
                 [(item_id, v.tobytes(), s, added) for v, s in zip(vectors, sources, strict=True)],
             )
             self._bump_revision()
-            pause = float(os.environ.get(PAUSE_BEFORE_COMMIT_ENV, "0") or 0)
-            if pause > 0:
-                sys.stderr.write(f"{PAUSE_BEFORE_COMMIT_ENV}: pausing {pause:g} s\n")
-                sys.stderr.flush()
-                time.sleep(pause)
             count = self._db.execute(
                 "SELECT COUNT(*) FROM embeddings WHERE item_id = ?", (item_id,)
             ).fetchone()[0]

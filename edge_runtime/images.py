@@ -15,17 +15,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_runtime.geometry import center_crop_resize
+from itemrec.edge_runtime.errors import ImageLoadError
+from itemrec.edge_runtime.geometry import center_crop_resize
 
 #: Larger images are refused before decoding (a 12 MP phone photo is 12e6 pixels).
 DEFAULT_MAX_PIXELS = 64_000_000
 #: Transparent pixels are composited on mid grey, the least surprising value for a CNN.
 DEFAULT_BACKGROUND = (128, 128, 128)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-
-
-class ImageLoadError(ValueError):
-    """An image could not be read; the message names the file and the reason."""
 
 
 def is_image_file(path: str | Path) -> bool:

@@ -14,14 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.geometry import center_crop_resize
-from edge_runtime.spec import SPEC_METADATA_NAME, ModelSpec, SpecError, fingerprint_bytes
-from edge_runtime.spec import sidecar_path as spec_sidecar_path
-from edge_runtime.tflite_metadata import TFLiteFormatError, has_tflite_identifier, read_metadata
-
-
-class ModelLoadError(RuntimeError):
-    """A model file is missing, not a TFLite model, truncated or not an embedding model."""
+from itemrec.edge_runtime.errors import ModelError
+from itemrec.edge_runtime.geometry import center_crop_resize
+from itemrec.edge_runtime.spec import SPEC_METADATA_NAME, ModelSpec, fingerprint_bytes
+from itemrec.edge_runtime.spec import sidecar_path as spec_sidecar_path
+from itemrec.edge_runtime.tflite_metadata import has_tflite_identifier, read_metadata
 
 
 def default_threads() -> int:
@@ -45,7 +42,7 @@ def _interpreter_class():
 
         return Interpreter, "tflite_runtime"
     except ImportError:
-        raise ModelLoadError(
+        raise ModelError(
             "no TFLite interpreter installed: pip install ai-edge-litert "
             "(or tflite-runtime on old Raspberry Pi images)"
         ) from None
@@ -59,9 +56,9 @@ class EmbeddingModel:
         try:
             content = self.path.read_bytes()
         except OSError as err:
-            raise ModelLoadError(f"cannot read model {self.path}: {err.strerror}") from None
+            raise ModelError(f"cannot read model {self.path}: {err.strerror}") from None
         if not has_tflite_identifier(content):
-            raise ModelLoadError(
+            raise ModelError(
                 f"{self.path} is not a TFLite model (no 'TFL3' identifier at bytes 4..8)"
             )
         self.threads = threads if threads is not None else default_threads()
@@ -72,7 +69,7 @@ class EmbeddingModel:
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as err:
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err)
-            raise ModelLoadError(f"{self.path} cannot be loaded: {first_line}") from None
+            raise ModelError(f"{self.path} cannot be loaded: {first_line}") from None
         self._check_signature()
         self.spec = self._read_spec(content).with_fingerprint(fingerprint_bytes(content))
         self._check_spec()
@@ -89,14 +86,14 @@ class EmbeddingModel:
         inputs = self._interpreter.get_input_details()
         outputs = self._interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
-            raise ModelLoadError(
+            raise ModelError(
                 f"{self.path}: an embedding model has one input and one output, "
                 f"found {len(inputs)} and {len(outputs)}"
             )
         self._input, self._output = inputs[0], outputs[0]
         shape = tuple(self._input["shape"])
         if len(shape) != 4 or shape[3] != 3 or len(self._output["shape"]) != 2:
-            raise ModelLoadError(
+            raise ModelError(
                 f"{self.path}: expected input 1xHxWx3 and output 1xD, found "
                 f"{'x'.join(map(str, shape))} and {'x'.join(map(str, self._output['shape']))}"
             )
@@ -107,16 +104,16 @@ class EmbeddingModel:
     def _read_spec(self, content: bytes) -> ModelSpec:
         try:
             embedded = read_metadata(content).get(SPEC_METADATA_NAME)
-        except TFLiteFormatError as err:
-            raise ModelLoadError(f"{self.path}: {err}") from None
+        except ModelError as err:
+            raise ModelError(f"{self.path}: {err}") from None
         try:
             if embedded is not None:
                 return ModelSpec.from_json(embedded)
             sidecar = spec_sidecar_path(self.path)
             if sidecar.exists():
                 return ModelSpec.load(sidecar)
-        except SpecError as err:
-            raise ModelLoadError(f"{self.path}: {err}") from None
+        except ModelError as err:
+            raise ModelError(f"{self.path}: {err}") from None
         _, height, width, _ = (int(v) for v in self._input["shape"])
         quantized = self._input_dtype == np.uint8 and self._output_scale != 0
         return ModelSpec(
@@ -132,7 +129,7 @@ class EmbeddingModel:
         size = int(self._output["shape"][1])
         spec = self.spec
         if (spec.input_height, spec.input_width, spec.embedding_size) != (height, width, size):
-            raise ModelLoadError(
+            raise ModelError(
                 f"{self.path}: its spec says input {spec.input_height}x{spec.input_width} and "
                 f"embedding {spec.embedding_size}, the tensors say {height}x{width} and {size}"
             )
@@ -147,7 +144,7 @@ class EmbeddingModel:
             return resized[np.newaxis]
         if self._input_dtype == np.float32:
             return resized.astype(np.float32)[np.newaxis]
-        raise ModelLoadError(f"{self.path}: unsupported input type {self._input_dtype}")
+        raise ModelError(f"{self.path}: unsupported input type {self._input_dtype}")
 
     def invoke(self, tensor: np.ndarray) -> np.ndarray:
         """Run the interpreter on a prepared input; return the raw output row (a copy)."""

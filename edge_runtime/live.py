@@ -1,11 +1,7 @@
 """The live loop: newest camera frame -> centre region -> embedding -> lookup -> window or JSON.
 
-Exit codes of ``run_live`` (and ``itemrec-edge run``):
-
-* ``0``: stopped on purpose (``--max-frames`` reached, Ctrl-C, SIGTERM, ``q`` in the window);
-* ``1``: bad input (model, gallery, options), one line on stderr;
-* ``3``: the camera could not be opened;
-* ``4``: the camera stopped delivering frames and did not recover after the retries.
+``run_live`` returns when stopped on purpose (``--max-frames`` reached, Ctrl-C, SIGTERM, ``q``
+in the window) and raises ``CameraLostError`` when the camera stops delivering frames.
 """
 
 from __future__ import annotations
@@ -22,14 +18,11 @@ from typing import TextIO
 import cv2
 import numpy as np
 
-from edge_runtime.camera import CameraError, FrameGrabber, center_roi, roi_box
-from edge_runtime.interpreter import EmbeddingModel
-from edge_runtime.lookup import GalleryLookup, Identification
+from itemrec.edge_runtime.camera import FrameGrabber, center_roi, roi_box
+from itemrec.edge_runtime.errors import CameraLostError
+from itemrec.edge_runtime.interpreter import EmbeddingModel
+from itemrec.edge_runtime.lookup import GalleryLookup, Identification
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_CAMERA_UNAVAILABLE = 3
-EXIT_CAMERA_LOST = 4
 REFRESH_SECONDS = 1.0
 
 
@@ -113,15 +106,15 @@ def draw_overlay(frame: np.ndarray, result: Identification, fps: float, roi: flo
     """Draw the ROI box, the item (name, code, score) or "unknown", and the FPS, in place."""
     top, left, height, width = roi_box(frame.shape[0], frame.shape[1], roi)
     item = result.item
-    colour = (0, 200, 0) if item else (0, 0, 255)
-    cv2.rectangle(frame, (left, top), (left + width, top + height), colour, 2)
+    color = (0, 200, 0) if item else (0, 0, 255)
+    cv2.rectangle(frame, (left, top), (left + width, top + height), color, 2)
     if item:
         label = f"{item.name} ({item.code}) {item.score:.2f}"
     else:
         best = result.matches[0].score if result.matches else float("nan")
         label = f"unknown ({best:.2f})"
     font = cv2.FONT_HERSHEY_SIMPLEX
-    cv2.putText(frame, label, (10, 30), font, 0.8, colour, 2, cv2.LINE_AA)
+    cv2.putText(frame, label, (10, 30), font, 0.8, color, 2, cv2.LINE_AA)
     cv2.putText(frame, f"{fps:.1f} FPS", (10, 60), font, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
 
 
@@ -131,9 +124,12 @@ def run_live(
     grabber: FrameGrabber,
     display,
     options: LiveOptions,
-    err: TextIO = sys.stderr,
 ) -> int:
-    """Run until stopped; return one of the documented exit codes."""
+    """Run until stopped on purpose; return the number of frames recognised.
+
+    Raises ``CameraLostError`` when no frame comes for ``options.stall_seconds`` or the
+    grabber gives up.
+    """
     stop = threading.Event()
     restore = _stop_on_sigterm(stop)
     fps_meter = FpsMeter()
@@ -146,7 +142,7 @@ def run_live(
             now = time.monotonic()
             if frame is None:
                 if now - last_frame_at > options.stall_seconds:
-                    raise CameraError(
+                    raise CameraLostError(
                         f"no frame from camera {grabber.source!r} for {options.stall_seconds:g} s"
                     )
                 continue
@@ -161,16 +157,13 @@ def run_live(
                 break
             if options.max_frames is not None and frames >= options.max_frames:
                 break
-    except CameraError as error:
-        err.write(f"Error: {error}\n")
-        return EXIT_CAMERA_LOST
     except KeyboardInterrupt:
         pass
     finally:
         grabber.stop()
         display.close()
         restore()
-    return EXIT_OK
+    return frames
 
 
 def _stop_on_sigterm(stop: threading.Event):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge_runtime.gallery import Gallery, GalleryVectors
+from itemrec.edge_runtime.gallery import Gallery, GalleryVectors
 
 
 @dataclass(frozen=True)

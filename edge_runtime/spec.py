@@ -13,14 +13,11 @@ import hashlib
 import json
 from pathlib import Path
 
-from edge_runtime import __version__
+from itemrec.edge_runtime import __version__
+from itemrec.edge_runtime.errors import ModelError
 
 SPEC_METADATA_NAME = "itemrec_spec"
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
-
-
-class SpecError(ValueError):
-    """A model spec is missing, malformed or inconsistent."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,9 +37,9 @@ class ModelSpec:
         for name in ("input_height", "input_width", "embedding_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise SpecError(f"ModelSpec.{name} must be a positive integer, got {value!r}")
+                raise ModelError(f"ModelSpec.{name} must be a positive integer, got {value!r}")
         if self.quantization not in QUANTIZATIONS:
-            raise SpecError(
+            raise ModelError(
                 f"ModelSpec.quantization must be one of {QUANTIZATIONS}, got {self.quantization!r}"
             )
 
@@ -63,11 +60,11 @@ class ModelSpec:
     @classmethod
     def from_dict(cls, data: dict) -> ModelSpec:
         if not isinstance(data, dict):
-            raise SpecError(f"a model spec must be a JSON object, got {type(data).__name__}")
+            raise ModelError(f"a model spec must be a JSON object, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         missing = {"input_height", "input_width", "embedding_size", "backbone"} - data.keys()
         if missing:
-            raise SpecError(f"model spec lacks {', '.join(sorted(missing))}")
+            raise ModelError(f"model spec lacks {', '.join(sorted(missing))}")
         # Unknown keys come from newer writers: ignore them rather than refuse the model.
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -76,7 +73,7 @@ class ModelSpec:
         try:
             data = json.loads(text)
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise SpecError(f"model spec is not valid JSON: {err}") from None
+            raise ModelError(f"model spec is not valid JSON: {err}") from None
         return cls.from_dict(data)
 
     def save(self, path: str | Path) -> None:
@@ -87,7 +84,7 @@ class ModelSpec:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as err:
-            raise SpecError(f"cannot read model spec {path}: {err.strerror}") from None
+            raise ModelError(f"cannot read model spec {path}: {err.strerror}") from None
         return cls.from_json(text)
 
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import struct
 
+from itemrec.edge_runtime.errors import ModelError
+
 TFLITE_IDENTIFIER = b"TFL3"
 
 _MODEL_BUFFERS = 4
@@ -32,10 +34,6 @@ _METADATA_BUFFER = 1
 _BUFFER_DATA = 0
 _BUFFER_OFFSET = 1
 _BUFFER_SIZE = 2
-
-
-class TFLiteFormatError(ValueError):
-    """The bytes are not a (complete) TFLite flatbuffer."""
 
 
 def has_tflite_identifier(data: bytes) -> bool:
@@ -52,7 +50,7 @@ class _Reader:
     def _unpack(self, fmt: str, pos: int):
         size = struct.calcsize(fmt)
         if pos < 0 or pos + size > len(self.data):
-            raise TFLiteFormatError(f"offset {pos} runs past the end ({len(self.data)} bytes)")
+            raise ModelError(f"offset {pos} runs past the end ({len(self.data)} bytes)")
         return struct.unpack_from(fmt, self.data, pos)[0]
 
     def root(self) -> int:
@@ -88,17 +86,17 @@ class _Reader:
         length = self.vector_length(vector)
         start = vector + 4
         if start + length > len(self.data):
-            raise TFLiteFormatError(f"a {length}-byte vector at {vector} runs past the end")
+            raise ModelError(f"a {length}-byte vector at {vector} runs past the end")
         return bytes(self.data[start : start + length])
 
 
 def read_metadata(model: bytes) -> dict[str, bytes]:
     """Return ``{name: bytes}`` for every entry of the model's ``metadata`` list.
 
-    Raises ``TFLiteFormatError`` when the bytes are not a TFLite flatbuffer or are truncated.
+    Raises ``ModelError`` when the bytes are not a TFLite flatbuffer or are truncated.
     """
     if not has_tflite_identifier(model):
-        raise TFLiteFormatError("not a TFLite model (no 'TFL3' identifier at bytes 4..8)")
+        raise ModelError("not a TFLite model (no 'TFL3' identifier at bytes 4..8)")
     reader = _Reader(model)
     root = reader.root()
     metadata = reader.reference(root, _MODEL_METADATA)
@@ -113,7 +111,7 @@ def read_metadata(model: bytes) -> dict[str, bytes]:
         name = "" if name_pos is None else reader.bytes_at(name_pos).decode("utf-8", "replace")
         index = reader.scalar(entry, _METADATA_BUFFER, "<I")
         if index >= buffer_count:
-            raise TFLiteFormatError(f"metadata {name!r} points at missing buffer {index}")
+            raise ModelError(f"metadata {name!r} points at missing buffer {index}")
         result[name] = _buffer_bytes(reader, reader.table_at(buffers, index))
     return result
 
@@ -126,6 +124,6 @@ def _buffer_bytes(reader: _Reader, buffer: int) -> bytes:
     size = reader.scalar(buffer, _BUFFER_SIZE, "<Q")
     if offset > 1:  # 0 and 1 mean "no external data" in the schema
         if offset + size > len(reader.data):
-            raise TFLiteFormatError(f"a {size}-byte buffer at {offset} runs past the end")
+            raise ModelError(f"a {size}-byte buffer at {offset} runs past the end")
         return bytes(reader.data[offset : offset + size])
     return b""

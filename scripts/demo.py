@@ -29,6 +29,10 @@ from pathlib import Path
 
 import click
 
+from itemrec.edge_runtime.folders import flatten, scan_class_folders
+from itemrec.train.evaluation.metrics import first_of_each_class
+from itemrec.train.run_dir import RunDir
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
 BIN = Path(sys.executable).parent
@@ -78,7 +82,7 @@ def main(out: Path, image_size: int, frozen_epochs: int, finetune_epochs: int, t
         # The seed study's learning rates suit its 12k images; 540 images need larger steps.
         "--frozen-lr", 0.01, "--finetune-lr", 0.003, "--center-lambda", 0.003,
         "--batch-size", 32,
-    ], done=run / "embedder.keras")
+    ], done=RunDir(run).embedder)
     run_step("convert to a verified int8 TFLite model", [
         tool("itemrec-convert"), run, "-o", model, "--int8",
     ], done=model)
@@ -126,13 +130,18 @@ def main(out: Path, image_size: int, frozen_epochs: int, finetune_epochs: int, t
 
 
 def _split_unseen(gallery_images: Path):
-    """Google drawings become the gallery's representatives; Twitter drawings the probes."""
+    """itemrec's representative rule on the unseen items: the first image of each item (the
+    Google drawing) goes into the gallery, every other image (the Twitter one) probes it."""
     shutil.rmtree(gallery_images, ignore_errors=True)
+    paths, labels = flatten(scan_class_folders(SAMPLE / "unseen"))
+    representative = first_of_each_class(labels)
     probes = []
-    for item in sorted(p for p in (SAMPLE / "unseen").iterdir() if p.is_dir()):
-        (gallery_images / item.name).mkdir(parents=True)
-        shutil.copy2(item / "google.jpg", gallery_images / item.name / "google.jpg")
-        probes.append(item / "twitter.jpg")
+    for path, label, is_representative in zip(paths, labels, representative, strict=True):
+        if not is_representative:
+            probes.append(path)
+            continue
+        (gallery_images / label).mkdir(parents=True)
+        shutil.copy2(path, gallery_images / label / path.name)
     return gallery_images, probes
 
 
@@ -157,7 +166,7 @@ def _device_accuracy(json_lines: str, probes) -> dict:
 
 def _write_report(out: Path, run: Path, evaluation: dict, device: dict, seconds: float) -> Path:
     rows = (out / "eval" / "report.md").read_text().split("\n", 2)[2]
-    plots = [p for p in ("loss.png", "features.gif") if (run / p).exists()]
+    plots = [p.name for p in (RunDir(run).loss_plot, RunDir(run).features_gif) if p.exists()]
     text = "\n".join(
         [
             "# itemrec demo report",

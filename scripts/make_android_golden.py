@@ -30,8 +30,8 @@ from pathlib import Path
 import click
 import numpy as np
 
-from edge_runtime.android_export import HEADER, read_gallery_bin, write_gallery_bin
-from edge_runtime.geometry import center_crop_box, center_crop_resize
+from itemrec.edge_runtime.gallery_bin import HEADER, read_gallery_bin, write_gallery_bin
+from itemrec.edge_runtime.geometry import center_crop_box, center_crop_resize
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "android_demo/core/src/test/resources/golden"
 SEED = 20261107

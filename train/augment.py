@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-import tensorflow as tf
+from itemrec.train.keras_api import tf
 
 
 @dataclasses.dataclass(frozen=True)

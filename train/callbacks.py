@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
-from edge_runtime.metrics import cmc_curve
-from train.plots import pca_2d, plot_losses, plot_scatter
-
-keras = tf.keras
-
-
-def first_as_gallery(labels) -> np.ndarray:
-    """Gallery mask: the first image of each class is its one representative, the rest probe."""
-    labels = np.asarray(labels)
-    mask = np.zeros(len(labels), bool)
-    mask[np.unique(labels, return_index=True)[1]] = True
-    return mask
-
-
-def gallery_cmc(embeddings, labels, max_rank: int = 10) -> np.ndarray:
-    """Rank-1..``max_rank`` identification of every non-representative image (dot products)."""
-    embeddings, labels = np.asarray(embeddings), np.asarray(labels)
-    gallery = first_as_gallery(labels)
-    similarity = embeddings[~gallery] @ embeddings[gallery].T
-    ranks = min(max_rank, int(gallery.sum()))
-    return cmc_curve(similarity, labels[~gallery], labels[gallery], max_rank=ranks)
+from itemrec.train.evaluation.metrics import first_representative_cmc
+from itemrec.train.keras_api import keras
+from itemrec.train.plots import pca_2d, plot_losses, plot_scatter
+from itemrec.train.private_api import backup_now
+from itemrec.train.run_dir import RunDir
 
 
 class ValidationCMC(keras.callbacks.Callback):
@@ -43,7 +25,7 @@ class ValidationCMC(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         embeddings = self.embedder.predict(self.dataset, verbose=0)
-        cmc = gallery_cmc(embeddings, self.labels, self.max_rank)
+        cmc = first_representative_cmc(embeddings, self.labels, self.max_rank)
         self.last_cmc = [float(v) for v in cmc]
         if logs is not None:
             logs["val_rank1"] = self.last_cmc[0]
@@ -53,22 +35,21 @@ class ValidationCMC(keras.callbacks.Callback):
 class FeatureScatter(keras.callbacks.Callback):
     """After each epoch: a 2-D PCA scatter of the deep features of a few training classes."""
 
-    def __init__(self, features_model, dataset, labels, names, frames_dir: Path, phase, offset):
+    def __init__(self, features_model, dataset, labels, names, run_dir: RunDir, phase: str):
         super().__init__()
         self.features_model, self.dataset = features_model, dataset
         self.labels, self.names = np.asarray(labels), names
-        self.frames_dir, self.phase, self.offset = Path(frames_dir), phase, offset
-        self.frames_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir, self.phase = run_dir, phase
+        run_dir.features.mkdir(parents=True, exist_ok=True)
 
     def on_epoch_end(self, epoch, logs=None):
         features = self.features_model.predict(self.dataset, verbose=0)
-        number = self.offset + epoch + 1
         plot_scatter(
             pca_2d(features),
             self.labels,
             self.names,
-            f"deep features, epoch {number} ({self.phase})",
-            self.frames_dir / f"epoch_{number:03d}.png",
+            f"deep features, epoch {epoch + 1} ({self.phase})",
+            self.run_dir.scatter_frame(epoch + 1),
         )
 
 
@@ -79,27 +60,21 @@ class RunHistory(keras.callbacks.Callback):
     wrote for it and everything after it, so the file always reads as one run.
     """
 
-    def __init__(self, run_dir: Path, phase: str, offset: int, cmc: ValidationCMC | None = None):
+    def __init__(self, run_dir: RunDir, phase: str, offset: int, cmc: ValidationCMC | None = None):
         super().__init__()
-        self.path = Path(run_dir) / "history.json"
-        self.plot_path = Path(run_dir) / "loss.png"
-        self.phase, self.offset, self.cmc = phase, offset, cmc
+        self.run_dir, self.phase, self.offset, self.cmc = run_dir, phase, offset, cmc
 
     def on_epoch_end(self, epoch, logs=None):
-        entry = {"phase": self.phase, "epoch": epoch, "global_epoch": self.offset + epoch}
+        """``epoch`` counts across phases (``fit`` starts each phase at its ``initial_epoch``)."""
+        entry = {"phase": self.phase, "epoch": epoch - self.offset, "global_epoch": epoch}
         entry.update({k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0})
         if self.cmc is not None and self.cmc.last_cmc:
             entry["val_cmc"] = self.cmc.last_cmc
         entry["time"] = time.time()
-        history = [e for e in read_history(self.path) if e["global_epoch"] < entry["global_epoch"]]
+        history = [e for e in self.run_dir.read_history() if e["global_epoch"] < epoch]
         history.append(entry)
-        self.path.write_text(json.dumps(history, indent=1) + "\n")
-        plot_losses(history, self.plot_path)
-
-
-def read_history(path: Path) -> list[dict]:
-    path = Path(path)
-    return json.loads(path.read_text()) if path.exists() else []
+        self.run_dir.write_json(self.run_dir.history, history)
+        plot_losses(history, self.run_dir.loss_plot)
 
 
 class KeepBest(keras.callbacks.Callback):
@@ -126,4 +101,4 @@ class PhaseBackup(keras.callbacks.BackupAndRestore):
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
         if self.save_freq != "epoch":
-            self._backup(epoch=epoch)
+            backup_now(self, epoch)

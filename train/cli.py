@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import sys
 
 import click
 
-import train  # noqa: F401  (selects tf_keras before TensorFlow loads)
-from train.config import FIELDS, TrainConfig, load_config_file, resolve_config
-from train.errors import TrainError
+from itemrec.edge_runtime.cli_common import ItemrecCommand
+from itemrec.train import quiet_tensorflow, verbose_option
+from itemrec.train.config import FIELDS, TrainConfig, load_config_file, resolve_config
 
 DEFAULTS = TrainConfig()
 
@@ -71,32 +70,28 @@ def _with_options(command):
     return command
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(
+    "itemrec-train", cls=ItemrecCommand, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.option("--config", "config_file", type=click.Path(), help="JSON file of options.")
 @_with_options
+@verbose_option
 @click.pass_context
-def main(ctx: click.Context, config_file, **values):
+def main(ctx: click.Context, config_file, verbose, **values):
     """Train an embedding model (softmax + center loss), frozen then fine-tuned."""
+    quiet_tensorflow(verbose)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    logging.getLogger("train").setLevel(logging.INFO)
+    logging.getLogger("itemrec.train").setLevel(logging.INFO)
     given = {
         name: value
         for name, value in values.items()
         if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
     }
-    try:
-        file_values = load_config_file(config_file) if config_file else {}
-        config = resolve_config(file_values, given)
-        from train.backbones import BackboneError
-        from train.run import train_run
+    file_values = load_config_file(config_file) if config_file else {}
+    config = resolve_config(file_values, given)
+    from itemrec.train.run import train_run
 
-        try:
-            summary = train_run(config)
-        except BackboneError as err:
-            raise TrainError(str(err)) from None
-    except TrainError as err:
-        click.echo(f"itemrec-train: error: {err}", err=True)
-        sys.exit(2)
+    summary = train_run(config)
     best = summary.get("best_val_rank1")
     click.echo(
         f"done: {summary['epochs']} epochs, {summary['classes']} classes -> {config.out}"

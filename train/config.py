@@ -11,10 +11,11 @@ import dataclasses
 import json
 from pathlib import Path
 
-from train.errors import TrainError
+from itemrec.edge_runtime.errors import InputError
+from itemrec.train.run_dir import RunDir
 
 #: Keys that may differ between the run that started a directory and the one resuming it.
-RESUMABLE_CHANGES = frozenset({"out", "verbose"})
+RESUMABLE_CHANGES = frozenset({"out", "progress"})
 
 
 @dataclasses.dataclass
@@ -49,28 +50,28 @@ class TrainConfig:
     scatter_classes: int = 10
     checkpoint_every: int = 50  # batches between backups (and at every epoch end)
     seed: int = 0
-    verbose: str = "auto"
+    progress: str = "auto"  # Keras' fit verbosity: auto (a bar on a terminal), 0, 1 or 2
 
     def validate(self) -> TrainConfig:
         if not self.data:
-            raise TrainError("no data directory given (--data)")
+            raise InputError("no data directory given (--data)")
         if not self.out:
-            raise TrainError("no run directory given (--out)")
+            raise InputError("no run directory given (--out)")
         if self.loss not in ("center", "softmax", "triplet"):
-            raise TrainError(f"unknown loss {self.loss!r}; choose center, softmax or triplet")
+            raise InputError(f"unknown loss {self.loss!r}; choose center, softmax or triplet")
         for name in ("batch_size", "embedding_size", "hidden_units", "checkpoint_every"):
             if getattr(self, name) < 1:
-                raise TrainError(f"{name} must be positive, got {getattr(self, name)}")
+                raise InputError(f"{name} must be positive, got {getattr(self, name)}")
         if self.frozen_epochs < 0 or self.finetune_epochs < 0:
-            raise TrainError("epoch counts must not be negative")
+            raise InputError("epoch counts must not be negative")
         if not 0 <= self.dropout < 1:
-            raise TrainError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise InputError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.loss == "triplet" and not 2 <= self.triplet_k <= self.batch_size // 2:
-            raise TrainError("triplet batches need 2 <= --triplet-k <= batch_size / 2")
+            raise InputError("triplet batches need 2 <= --triplet-k <= batch_size / 2")
         return self
 
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
@@ -81,12 +82,12 @@ def load_config_file(path) -> dict:
     try:
         values = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise TrainError(f"{path}: cannot read the config ({err})") from None
+        raise InputError(f"{path}: cannot read the config ({err})") from None
     if not isinstance(values, dict):
-        raise TrainError(f"{path}: the config must be a JSON object")
+        raise InputError(f"{path}: the config must be a JSON object")
     unknown = sorted(set(values) - set(FIELDS))
     if unknown:
-        raise TrainError(f"{path}: unknown config keys {', '.join(unknown)}")
+        raise InputError(f"{path}: unknown config keys {', '.join(unknown)}")
     return values
 
 
@@ -96,23 +97,22 @@ def resolve_config(file_values: dict, overrides: dict) -> TrainConfig:
     try:
         return TrainConfig(**values).validate()
     except TypeError as err:
-        raise TrainError(f"bad config: {err}") from None
+        raise InputError(f"bad config: {err}") from None
 
 
-def check_resumable(run_dir: Path, config: TrainConfig) -> None:
+def check_resumable(run_dir: RunDir, config: TrainConfig) -> None:
     """Refuse to continue a run directory that was started with a different configuration."""
-    saved_path = run_dir / "config.json"
-    if not saved_path.exists():
+    saved = run_dir.read_json(run_dir.config)
+    if saved is None:
         return
-    saved = json.loads(saved_path.read_text())
-    current = dataclasses.asdict(config)
+    current = config.to_dict()
     changed = sorted(
         key
         for key in set(saved) | set(current)
         if key not in RESUMABLE_CHANGES and saved.get(key) != current.get(key)
     )
     if changed:
-        raise TrainError(
-            f"{run_dir} holds a run with a different configuration ({', '.join(changed)}); "
+        raise InputError(
+            f"{run_dir.path} holds a run with a different configuration ({', '.join(changed)}); "
             "use another --out to start a new run"
         )

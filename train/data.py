@@ -9,18 +9,16 @@ sees exactly the pixels the device will.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
-from edge_runtime import folders
-from edge_runtime.images import ImageLoadError, load_image, load_model_input
-from train.augment import Augmentation, augment
-from train.errors import TrainError
+from itemrec.edge_runtime import folders
+from itemrec.edge_runtime.errors import ImageLoadError, InputError
+from itemrec.edge_runtime.images import load_image, load_model_input
+from itemrec.train.augment import Augmentation, augment
+from itemrec.train.keras_api import tf
 
 log = logging.getLogger(__name__)
 MIN_IMAGES_PER_CLASS = 2
@@ -43,23 +41,15 @@ class ClassFolders:
     def subset(self, indices) -> ClassFolders:
         return ClassFolders([self.classes[i] for i in indices], [self.files[i] for i in indices])
 
-    def write_skipped(self, run_dir: Path) -> None:
-        """``skipped.json`` (path and reason) and ``skipped.txt`` (one path a line)."""
-        (run_dir / "skipped.json").write_text(json.dumps(self.skipped, indent=1) + "\n")
-        (run_dir / "skipped.txt").write_text("".join(s["path"] + "\n" for s in self.skipped))
 
-
-def scan_class_folders(
+def readable_class_folders(
     root, min_images: int = MIN_IMAGES_PER_CLASS, skip_small_classes: bool = False, workers: int = 4
 ) -> ClassFolders:
     """Find the classes under ``root`` and decode every image once to drop unreadable ones."""
-    try:
-        found = folders.scan_class_folders(root)
-    except folders.FolderError as err:
-        raise TrainError(str(err)) from None
+    found = folders.scan_class_folders(root)
     candidates = {name: [str(p) for p in files] for name, files in found.items() if files}
     if not candidates:
-        raise TrainError(f"{root}: no class folders with images (expected {root}/<class>/<image>)")
+        raise InputError(f"{root}: no class folders with images (expected {root}/<class>/<image>)")
 
     all_files = [path for files in candidates.values() for path in files]
     with ThreadPoolExecutor(workers) as pool:
@@ -78,14 +68,14 @@ def scan_class_folders(
             small.append(f"{name} ({len(readable)})")
     if small and not skip_small_classes:
         shown = ", ".join(small[:5]) + (f" and {len(small) - 5} more" if len(small) > 5 else "")
-        raise TrainError(
+        raise InputError(
             f"{root}: {len(small)} class(es) have fewer than {min_images} readable images: "
             f"{shown}; add images or pass --skip-small-classes"
         )
     for entry in small:
         log.warning("skipping class %s: too few readable images", entry)
     if len(classes) < 2:
-        raise TrainError(f"{root}: at least 2 classes with {min_images}+ images are needed")
+        raise InputError(f"{root}: at least 2 classes with {min_images}+ images are needed")
     return ClassFolders(classes, files, skipped)
 
 
@@ -108,9 +98,9 @@ def split_by_class(data: ClassFolders, val_classes: float, seed: int = 0):
         return data, None
     count = int(val_classes) if val_classes >= 1 else max(2, round(val_classes * n))
     if val_classes >= 1 and count != val_classes:
-        raise TrainError(f"--val-classes {val_classes}: give a whole number or a fraction below 1")
+        raise InputError(f"--val-classes {val_classes}: give a whole number or a fraction below 1")
     if n - count < 2:
-        raise TrainError(f"cannot hold out {count} of {n} classes and keep 2 for training")
+        raise InputError(f"cannot hold out {count} of {n} classes and keep 2 for training")
     held_out = set(np.random.default_rng(seed).choice(n, size=count, replace=False).tolist())
     kept = [i for i in range(n) if i not in held_out]
     return data.subset(kept), data.subset(sorted(held_out))
@@ -165,7 +155,7 @@ def pk_indices(labels, p: int, k: int, steps: int, rng: np.random.Generator) -> 
     labels = np.asarray(labels)
     members = [np.flatnonzero(labels == c) for c in np.unique(labels)]
     if p > len(members):
-        raise TrainError(f"a P x K batch needs {p} classes, the data has {len(members)}")
+        raise InputError(f"a P x K batch needs {p} classes, the data has {len(members)}")
     batches = np.empty((steps, p * k), np.int64)
     for step in range(steps):
         chosen = rng.choice(len(members), size=p, replace=False)

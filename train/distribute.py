@@ -7,7 +7,7 @@ import json
 import logging
 import os
 
-import tensorflow as tf
+from itemrec.train.keras_api import tf
 
 log = logging.getLogger(__name__)
 

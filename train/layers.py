@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import tensorflow as tf
-
-keras = tf.keras
+from itemrec.train.keras_api import keras, tf
 
 
 @keras.utils.register_keras_serializable(package="itemrec")

@@ -7,7 +7,7 @@ global batch (``tf.nn.compute_average_loss``), so every ``L`` below is a batch *
 
 from __future__ import annotations
 
-import tensorflow as tf
+from itemrec.train.keras_api import tf
 
 
 class Objective(tf.Module):

@@ -8,11 +8,8 @@ returns a dict ``{"logits", "deep_feature", "embedding"}``. Input: RGB 0..255 fl
 
 from __future__ import annotations
 
-import tensorflow as tf
-
-from train.layers import L2Normalize
-
-keras = tf.keras
+from itemrec.train.keras_api import keras
+from itemrec.train.layers import L2Normalize
 
 LOGITS, DEEP_FEATURE, EMBEDDING = "logits", "deep_feature", "embedding"
 POOL = "gap"
@@ -46,7 +43,7 @@ def build_model(
     **head_options,
 ) -> keras.Model:
     """Build the named backbone (see ``train.backbones``) with the embedding heads on it."""
-    from train.backbones import build_backbone
+    from itemrec.train.backbones import build_backbone
 
     backbone = build_backbone(backbone_name, image_size, weights=weights)
     return build_network(backbone, num_classes, **head_options)

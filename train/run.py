@@ -1,51 +1,40 @@
 """One training run: data, model, the two phases (frozen, then fine-tuned), artefacts, resume.
 
-Run directory::
-
-    config.json  classes.json  skipped.json/.txt  history.json  loss.png  summary.json
-    model.keras (network with both heads)  embedder.keras (image -> L2 embedding)
-    best_embedder.keras (best validation rank-1)  centers.npy (center loss)
-    features/epoch_NNN.png  features.gif  logs/ (TensorBoard)
-    checkpoints/<phase>/ (end of each phase)  backup/<phase>/ (mid-phase, for resume)
-    state.json (finished phases)
-
-Rerunning the same command into the same directory resumes: finished phases are
-restored from their checkpoints, an interrupted phase from its last backup.
+What the run directory holds is listed in :mod:`itemrec.train.run_dir`. Rerunning the same
+command into the same directory resumes: finished phases are restored from their
+checkpoints, an interrupted phase from its last backup.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import sys
-from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
-from train.augment import Augmentation
-from train.callbacks import (
+from itemrec.edge_runtime.errors import InputError
+from itemrec.train.augment import Augmentation
+from itemrec.train.callbacks import (
     FeatureScatter,
     KeepBest,
     PhaseBackup,
     RunHistory,
     ValidationCMC,
-    read_history,
 )
-from train.config import TrainConfig, check_resumable
-from train.data import (
+from itemrec.train.config import TrainConfig, check_resumable
+from itemrec.train.data import (
     ClassFolders,
     evaluation_dataset,
     pk_dataset,
-    scan_class_folders,
+    readable_class_folders,
     split_by_class,
     training_dataset,
 )
-from train.distribute import choose_strategy, precision_policy
-from train.errors import TrainError
-from train.losses import make_objective
-from train.model import (
+from itemrec.train.distribute import choose_strategy, precision_policy
+from itemrec.train.keras_api import keras, tf
+from itemrec.train.losses import make_objective
+from itemrec.train.model import (
     DEEP_FEATURE,
     build_model,
     embedding_model,
@@ -53,10 +42,10 @@ from train.model import (
     pooled_features_model,
     set_backbone_trainable,
 )
-from train.plots import write_gif
-from train.trainer import EmbeddingTrainer
+from itemrec.train.plots import write_gif
+from itemrec.train.run_dir import RunDir
+from itemrec.train.trainer import EmbeddingTrainer
 
-keras = tf.keras
 log = logging.getLogger(__name__)
 
 
@@ -78,20 +67,17 @@ def phases(config: TrainConfig) -> list[Phase]:
 def train_run(config: TrainConfig, extra_callbacks=()) -> dict:
     """Train (or resume) the run ``config.out``; returns ``summary.json``'s content."""
     config.validate()
-    run_dir = Path(config.out)
+    run_dir = RunDir(config.out)
     check_resumable(run_dir, config)
     _check_backbone(config)
-    data = scan_class_folders(config.data, skip_small_classes=config.skip_small_classes)
+    data = readable_class_folders(config.data, skip_small_classes=config.skip_small_classes)
     train_set, val_set = split_by_class(data, config.val_classes, config.seed)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(config.to_json())
-    data.write_skipped(run_dir)
+    run_dir.write_json(run_dir.config, config.to_dict())
+    run_dir.write_skipped(data.skipped)
     _write_classes(run_dir, train_set, val_set)
     if data.skipped:
         log.warning(
-            "%d unreadable image(s) skipped, listed in %s",
-            len(data.skipped),
-            run_dir / "skipped.txt",
+            "%d unreadable image(s) skipped, listed in %s", len(data.skipped), run_dir.skipped_txt
         )
 
     tf.keras.utils.set_random_seed(config.seed)
@@ -132,8 +118,7 @@ class _Run:
         self.network, self.objective = network, objective
         self.train_set, self.val_set = train_set, val_set
         self.size = config.image_size
-        self.state_path = run_dir / "state.json"
-        self.state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
+        self.state = run_dir.read_json(run_dir.state, {})
         self.state.setdefault("finished_phases", [])
         self.embedder = embedding_model(network)
         self.train_images = None  # built once, its cache shared by both phases
@@ -141,7 +126,7 @@ class _Run:
     # -- phases ---------------------------------------------------------------------------
     def do_phase(self, phase: Phase, offset: int, extra_callbacks=()) -> None:
         if phase.name in self.state["finished_phases"]:
-            self._checkpoint().read(str(self.run_dir / "checkpoints" / phase.name / "ckpt"))
+            self._checkpoint().read(self.run_dir.checkpoint(phase.name))
             log.info("phase %s already finished; restored its weights", phase.name)
             return
         if phase.epochs == 0:
@@ -158,19 +143,21 @@ class _Run:
                 optimizer=keras.optimizers.SGD(phase.learning_rate, momentum=self.config.momentum),
                 jit_compile=self.config.xla,
             )
+        # Epochs count across phases, so TensorBoard's steps and the history continue.
         trainer.fit(
             dataset,
-            epochs=phase.epochs,
+            initial_epoch=offset,
+            epochs=offset + phase.epochs,
             steps_per_epoch=steps,
             callbacks=[*self._callbacks(phase, offset), *extra_callbacks],
-            verbose=_keras_verbosity(self.config.verbose),
+            verbose=_keras_verbosity(self.config.progress),
         )
         self._finish_phase(phase)
 
     def _finish_phase(self, phase: Phase) -> None:
-        self._checkpoint().write(str(self.run_dir / "checkpoints" / phase.name / "ckpt"))
+        self._checkpoint().write(self.run_dir.checkpoint(phase.name))
         self.state["finished_phases"].append(phase.name)
-        self.state_path.write_text(json.dumps(self.state, indent=1) + "\n")
+        self.run_dir.write_json(self.run_dir.state, self.state)
 
     def _checkpoint(self) -> tf.train.Checkpoint:
         return tf.train.Checkpoint(network=self.network, objective=self.objective)
@@ -205,9 +192,7 @@ class _Run:
     # -- callbacks ------------------------------------------------------------------------
     def _callbacks(self, phase: Phase, offset: int) -> list:
         run_dir = self.run_dir
-        backup = PhaseBackup(
-            str(run_dir / "backup" / phase.name), save_freq=self.config.checkpoint_every
-        )
+        backup = PhaseBackup(run_dir.backup(phase.name), save_freq=self.config.checkpoint_every)
         callbacks = [backup]
         cmc = None
         if self.val_set is not None:
@@ -217,20 +202,20 @@ class _Run:
             best = max(
                 [
                     e.get("val_rank1", -1.0)
-                    for e in read_history(run_dir / "history.json")
+                    for e in run_dir.read_history()
                     if e["global_epoch"] < offset
                 ]
                 or [-1.0]
             )
-            callbacks += [cmc, KeepBest(self.embedder, run_dir / "best_embedder.keras", best)]
+            callbacks += [cmc, KeepBest(self.embedder, run_dir.best_embedder, best)]
         if self.config.scatter_classes > 0:
-            callbacks.append(self._scatter(phase, offset))
+            callbacks.append(self._scatter(phase))
         callbacks.append(RunHistory(run_dir, phase.name, offset, cmc))
         if _tensorboard_installed():
-            callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False))
+            callbacks.append(keras.callbacks.TensorBoard(str(run_dir.logs), write_graph=False))
         return callbacks
 
-    def _scatter(self, phase: Phase, offset: int) -> FeatureScatter:
+    def _scatter(self, phase: Phase) -> FeatureScatter:
         rng = np.random.default_rng(self.config.seed)
         count = min(self.config.scatter_classes, len(self.train_set.classes))
         chosen = np.sort(rng.choice(len(self.train_set.classes), size=count, replace=False))
@@ -239,24 +224,18 @@ class _Run:
         data = evaluation_dataset(paths, labels, self.size, self.config.batch_size)
         features = keras.Model(self.network.input, self.network.get_layer(DEEP_FEATURE).output)
         return FeatureScatter(
-            features,
-            data,
-            labels,
-            self.train_set.classes,
-            self.run_dir / "features",
-            phase.name,
-            offset,
+            features, data, labels, self.train_set.classes, self.run_dir, phase.name
         )
 
     # -- artefacts ------------------------------------------------------------------------
     def finish(self) -> dict:
         run_dir = self.run_dir
-        self.network.save(run_dir / "model.keras")
-        self.embedder.save(run_dir / "embedder.keras")
+        self.network.save(run_dir.model)
+        self.embedder.save(run_dir.embedder)
         if hasattr(self.objective, "centers"):
-            np.save(run_dir / "centers.npy", self.objective.centers.numpy())
-        write_gif(sorted((run_dir / "features").glob("epoch_*.png")), run_dir / "features.gif")
-        history = read_history(run_dir / "history.json")
+            np.save(run_dir.centers, self.objective.centers.numpy())
+        write_gif(run_dir.scatter_frames(), run_dir.features_gif)
+        history = run_dir.read_history()
         ranked = [e for e in history if "val_rank1" in e]
         best = max(ranked, key=lambda e: e["val_rank1"], default=None)
         summary = {
@@ -267,15 +246,15 @@ class _Run:
             "best_epoch": None if best is None else best["global_epoch"],
             "best_val_rank1": None if best is None else best["val_rank1"],
         }
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+        run_dir.write_json(run_dir.summary, summary)
         return summary
 
 
-def _keras_verbosity(verbose):
+def _keras_verbosity(progress):
     """``auto``: Keras' live progress bar on a terminal, one line per epoch in a log file."""
-    if verbose == "auto":
+    if progress == "auto":
         return 1 if sys.stdout.isatty() else 2
-    return verbose
+    return progress
 
 
 def _tensorboard_installed() -> bool:
@@ -288,21 +267,21 @@ def _tensorboard_installed() -> bool:
 
 
 def _check_backbone(config: TrainConfig) -> None:
-    from train.backbones import BACKBONES, default_image_size
+    from itemrec.train.backbones import BACKBONES, default_image_size
 
     if config.backbone not in BACKBONES:
-        raise TrainError(
+        raise InputError(
             f"unknown backbone {config.backbone!r}; choose one of {', '.join(BACKBONES)}"
         )
     if not config.image_size:
         config.image_size = default_image_size(config.backbone)
 
 
-def _write_classes(run_dir: Path, train_set: ClassFolders, val_set: ClassFolders | None) -> None:
+def _write_classes(run_dir: RunDir, train_set: ClassFolders, val_set: ClassFolders | None) -> None:
     classes = {
         "train": train_set.classes,  # label i is train[i]
         "val": [] if val_set is None else val_set.classes,
         "train_images": sum(len(f) for f in train_set.files),
         "val_images": 0 if val_set is None else sum(len(f) for f in val_set.files),
     }
-    (run_dir / "classes.json").write_text(json.dumps(classes, indent=1) + "\n")
+    run_dir.write_json(run_dir.classes, classes)

@@ -7,11 +7,8 @@ objective's non-gradient update (the center update).
 
 from __future__ import annotations
 
-import tensorflow as tf
-
-from train.losses import Objective
-
-keras = tf.keras
+from itemrec.train.keras_api import keras, tf
+from itemrec.train.losses import Objective
 
 
 class EmbeddingTrainer(keras.Model):

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_runtime.android_export import GalleryFormatError, read_gallery_bin
+from itemrec.edge_runtime.errors import GalleryError
+from itemrec.edge_runtime.gallery_bin import read_gallery_bin
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "android_demo/core/src/test/resources/golden"
@@ -50,5 +51,5 @@ def test_golden_gallery_reads_back_with_the_expected_matches():
 
 @pytest.mark.parametrize("row", read_tsv("invalid.tsv"), ids=lambda row: row["file"])
 def test_python_refuses_each_golden_invalid_file_for_the_stated_reason(row):
-    with pytest.raises(GalleryFormatError, match=row["keyword"]):
+    with pytest.raises(GalleryError, match=row["keyword"]):
         read_gallery_bin(GOLDEN / "invalid" / row["file"])

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from commands import run_batch  # noqa: E402
+from commands import run_batch
 
 # Each waits (up to 20 s) for the other's file: both end with 0 only if they ran at once.
 RENDEZVOUS = """

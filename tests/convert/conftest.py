@@ -9,13 +9,9 @@ classes.json; its data is the bundled sample (20 training and 10 validation clas
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import pytest  # noqa: E402
+import pytest
 
 SAMPLE_TRAIN = Path(__file__).parents[2] / "data" / "sample" / "train"
 IMAGE_SIZE = 32
@@ -23,14 +19,15 @@ IMAGE_SIZE = 32
 
 def build_tiny_run(run_dir: Path) -> Path:
     import numpy as np
-    import tensorflow as tf
 
-    from edge_runtime.folders import flatten, scan_class_folders
-    from edge_runtime.images import load_model_input
-    from train.backbones import build_backbone
-    from train.losses import CenterLoss
-    from train.model import build_network, embedding_model
-    from train.trainer import EmbeddingTrainer
+    from itemrec.edge_runtime.folders import flatten, scan_class_folders
+    from itemrec.edge_runtime.images import load_model_input
+    from itemrec.train.backbones import build_backbone
+    from itemrec.train.keras_api import tf
+    from itemrec.train.losses import CenterLoss
+    from itemrec.train.model import build_network, embedding_model
+    from itemrec.train.run_dir import RunDir
+    from itemrec.train.trainer import EmbeddingTrainer
 
     keras = tf.keras
     keras.utils.set_random_seed(0)
@@ -47,9 +44,10 @@ def build_tiny_run(run_dir: Path) -> Path:
     trainer.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9))
     trainer.fit(images.astype("float32"), targets, batch_size=8, epochs=1, verbose=0)
 
-    run_dir.mkdir(parents=True)
-    network.save(run_dir / "model.keras")
-    embedding_model(network).save(run_dir / "embedder.keras")
+    run = RunDir(run_dir)
+    run.path.mkdir(parents=True)
+    network.save(run.model)
+    embedding_model(network).save(run.embedder)
     config = {
         "data": str(SAMPLE_TRAIN),
         "backbone": "efficientnet_lite0",
@@ -57,8 +55,8 @@ def build_tiny_run(run_dir: Path) -> Path:
         "embedding_size": 16,
         "seed": 0,
     }
-    (run_dir / "config.json").write_text(json.dumps(config, indent=2))
-    (run_dir / "classes.json").write_text(json.dumps({"train": train_codes, "val": val_codes}))
+    run.write_json(run.config, config)
+    run.write_json(run.classes, {"train": train_codes, "val": val_codes})
     return run_dir
 
 

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from convert.cli import main
-from convert.pipeline import PRUNE_LEARNING_RATE, QAT_LEARNING_RATE, ConvertOptions
-from edge_runtime.spec import ModelSpec
-from edge_runtime.tflite_metadata import read_metadata
-from train.run_dir import config_hash
+from itemrec.convert.cli import main
+from itemrec.convert.pipeline import PRUNE_LEARNING_RATE, QAT_LEARNING_RATE, ConvertOptions
+from itemrec.edge_runtime.spec import ModelSpec
+from itemrec.edge_runtime.tflite_metadata import read_metadata
+from itemrec.train.run_dir import RunDir, config_hash
 
 QUICK = ["--verify-images", "20", "--latency-runs", "3", "--calibration-images", "16"]
 FINETUNE = ["--finetune-images", "32", "--learning-rate", "1e-4"]
@@ -43,8 +43,8 @@ NO_TENSORFLOW_CHECK = textwrap.dedent(
     import json, sys
     sys.modules["tensorflow"] = None  # any import of TensorFlow now fails
     import numpy as np
-    from convert.graph import inspect_graph
-    from edge_runtime.interpreter import EmbeddingModel
+    from itemrec.convert.graph import inspect_graph
+    from itemrec.edge_runtime.interpreter import EmbeddingModel
     data = np.load(sys.argv[1])
     out = {}
     for path in sys.argv[2:]:
@@ -83,7 +83,7 @@ def test_variant_is_written_with_spec_sidecar_and_report(name, converted, tiny_r
     report = json.loads(path.with_name(f"{name}.report.json").read_text())
     sidecar = ModelSpec.load(path.with_name(f"{name}.spec.json"))
     embedded = json.loads(read_metadata(path.read_bytes())["itemrec_spec"])
-    config = json.loads((tiny_run / "config.json").read_text())
+    config = RunDir(tiny_run).read_config()
 
     fingerprint = hashlib.sha256(path.read_bytes()).hexdigest()
     assert sidecar.fingerprint == report["verification"]["fingerprint"] == fingerprint
@@ -143,8 +143,8 @@ def test_prune_reaches_its_sparsity_and_converts_faithfully(converted):
 
 
 def test_every_model_runs_on_litert_without_tensorflow(converted, tiny_run, tmp_path):
-    from convert.distill import embed
-    from train.run_dir import load_run
+    from itemrec.convert.distill import embed
+    from itemrec.train.run_dir import load_run
 
     run = load_run(tiny_run)
     images = _verification_images(run)
@@ -171,6 +171,6 @@ def test_every_model_runs_on_litert_without_tensorflow(converted, tiny_run, tmp_
 
 
 def _verification_images(run):
-    from convert.samples import sample_classes
+    from itemrec.convert.samples import sample_classes
 
     return sample_classes(run.data_dir, run.input_size, 20, 1, run.classes("val")).images

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convert.graph import inspect_graph
-from convert.verify import cosines, rank1
-from train.run_dir import config_hash
+from itemrec.convert.graph import inspect_graph
+from itemrec.convert.verify import cosines, rank1
+from itemrec.train.run_dir import config_hash
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 

@@ -23,7 +23,8 @@ from edge_helpers import (
     write_video,
 )
 
-from edge_runtime.interpreter import EmbeddingModel
+from itemrec.edge_runtime.errors import ExitCode
+from itemrec.edge_runtime.interpreter import EmbeddingModel
 
 BLOCKER = Path(__file__).resolve().parent / "no_tensorflow"
 
@@ -40,7 +41,7 @@ def edge(tmp_path):
 
     def run(*args, timeout=60):
         proc = subprocess.run(
-            [sys.executable, "-m", "edge_runtime.cli", *map(str, args)],
+            [sys.executable, "-m", "itemrec.edge_runtime.cli", *map(str, args)],
             env=env,
             capture_output=True,
             text=True,
@@ -115,7 +116,7 @@ def test_build_identify_and_run_live_without_tensorflow(
         "--retries",
         2,
     )
-    assert proc.returncode == 4, proc.stderr  # the camera stopped delivering frames
+    assert proc.returncode == ExitCode.CAMERA_LOST, proc.stderr
     assert "stopped delivering frames (2 retries" in proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [e["code"] for e in events] == ["A", None, "C"]

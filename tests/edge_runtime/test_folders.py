@@ -1,6 +1,7 @@
 import pytest
 
-from edge_runtime.folders import FolderError, flatten, scan_class_folders
+from itemrec.edge_runtime.errors import InputError
+from itemrec.edge_runtime.folders import flatten, scan_class_folders
 
 
 def test_scan_sorts_classes_and_images_and_skips_non_images(tmp_path):
@@ -19,8 +20,8 @@ def test_scan_sorts_classes_and_images_and_skips_non_images(tmp_path):
 
 
 def test_missing_or_flat_folders_are_refused(tmp_path):
-    with pytest.raises(FolderError, match="not a directory"):
+    with pytest.raises(InputError, match="not a directory"):
         scan_class_folders(tmp_path / "absent")
     (tmp_path / "img.png").write_bytes(b"")
-    with pytest.raises(FolderError, match="no class folders"):
+    with pytest.raises(InputError, match="no class folders"):
         scan_class_folders(tmp_path)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edge_runtime.geometry import center_crop_box, center_crop_resize
+from itemrec.edge_runtime.geometry import center_crop_box, center_crop_resize
 
 
 @pytest.mark.parametrize(

@@ -9,13 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge_runtime.images import (
-    ImageLoadError,
-    is_image_file,
-    load_image,
-    load_model_input,
-    peek_size,
-)
+from itemrec.edge_runtime.errors import ImageLoadError
+from itemrec.edge_runtime.images import is_image_file, load_image, load_model_input, peek_size
 
 # 20 rows x 40 columns: left half red, right half blue.
 RED_BLUE = np.zeros((20, 40, 3), np.uint8)

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from edge_helpers import FP32_MODEL, INT8_MODEL
 
-from edge_runtime.geometry import center_crop_resize
-from edge_runtime.interpreter import EmbeddingModel, ModelLoadError, default_threads
-from edge_runtime.spec import ModelSpec, sidecar_path
+from itemrec.edge_runtime.errors import ModelError
+from itemrec.edge_runtime.geometry import center_crop_resize
+from itemrec.edge_runtime.interpreter import EmbeddingModel, default_threads
+from itemrec.edge_runtime.spec import ModelSpec, sidecar_path
 
 
 @pytest.mark.parametrize("path, min_cosine", [(FP32_MODEL, 0.99999), (INT8_MODEL, 0.99)])
@@ -55,22 +56,22 @@ def test_spec_falls_back_to_the_sidecar_then_to_the_tensor_shapes(tmp_path):
     ModelSpec(32, 32, 16, "from_sidecar", "int8").save(sidecar_path(path))
     assert EmbeddingModel(path).spec.backbone == "from_sidecar"
     ModelSpec(64, 64, 16, "from_sidecar", "int8").save(sidecar_path(path))
-    with pytest.raises(ModelLoadError, match="spec says input 64x64"):
+    with pytest.raises(ModelError, match="spec says input 64x64"):
         EmbeddingModel(path)
 
 
 def test_bad_files_get_one_clear_error(tmp_path):
     text = tmp_path / "notes.tflite"
     text.write_text("hello, I am not a model")
-    with pytest.raises(ModelLoadError, match=r"notes.tflite is not a TFLite model .*TFL3"):
+    with pytest.raises(ModelError, match=r"notes.tflite is not a TFLite model .*TFL3"):
         EmbeddingModel(text)
     data = FP32_MODEL.read_bytes()
     for length in (8, 2000, len(data) // 2, len(data) - 100):
         cut = tmp_path / f"cut{length}.tflite"
         cut.write_bytes(data[:length])
-        with pytest.raises(ModelLoadError, match=f"cut{length}.tflite"):
+        with pytest.raises(ModelError, match=f"cut{length}.tflite"):
             EmbeddingModel(cut)
-    with pytest.raises(ModelLoadError, match="cannot read model .*missing.tflite"):
+    with pytest.raises(ModelError, match="cannot read model .*missing.tflite"):
         EmbeddingModel(tmp_path / "missing.tflite")
 
 

@@ -13,11 +13,11 @@ import pytest
 from click.testing import CliRunner
 from edge_helpers import INT8_MODEL, ITEM_IMAGES, write_video
 
-from edge_runtime.camera import CameraError, FrameGrabber, center_roi, parse_source, roi_box
-from edge_runtime.cli import main
-from edge_runtime.gallery import Gallery
-from edge_runtime.interpreter import EmbeddingModel
-from edge_runtime.live import EXIT_CAMERA_UNAVAILABLE
+from itemrec.edge_runtime.camera import FrameGrabber, center_roi, parse_source, roi_box
+from itemrec.edge_runtime.cli import main
+from itemrec.edge_runtime.errors import CameraError, ExitCode
+from itemrec.edge_runtime.gallery import Gallery
+from itemrec.edge_runtime.interpreter import EmbeddingModel
 
 
 def test_roi_box_and_source_parsing():
@@ -60,7 +60,7 @@ def test_sigterm_stops_the_loop_cleanly(tmp_path, db, reference):
     command = [
         sys.executable,
         "-m",
-        "edge_runtime.cli",
+        "itemrec.edge_runtime.cli",
         "run",
         "--model",
         str(INT8_MODEL),
@@ -85,13 +85,13 @@ def test_cli_exit_codes_and_messages(tmp_path, db):
     runner = CliRunner()
     args = ["run", "--model", str(INT8_MODEL), "--db", str(db)]
     result = runner.invoke(main, [*args, "--camera", str(tmp_path / "none.avi"), "--headless"])
-    assert result.exit_code == EXIT_CAMERA_UNAVAILABLE
+    assert result.exit_code == ExitCode.CAMERA_UNAVAILABLE
     assert "cannot open camera" in result.output
     # No GUI (the headless wheel) or no display: a clear hint instead of a crash.
     result = runner.invoke(
         main, [*args, "--camera", "0"], env={"DISPLAY": None, "WAYLAND_DISPLAY": None}
     )
-    assert result.exit_code == 1 and "use --headless" in result.output
+    assert result.exit_code == ExitCode.BAD_INPUT and "use --headless" in result.output
 
 
 def test_enrol_from_the_camera(tmp_path, db, reference):

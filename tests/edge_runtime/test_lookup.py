@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_runtime.gallery import GalleryVectors
-from edge_runtime.lookup import Lookup
+from itemrec.edge_runtime.gallery import GalleryVectors
+from itemrec.edge_runtime.lookup import Lookup
 
 
 def unit(*values):

@@ -7,12 +7,12 @@ from edge_helpers import FP32_MODEL
 
 pytest.importorskip("tensorflow", reason="the writer side (convert) needs TensorFlow")
 
-from edge_runtime.spec import SPEC_METADATA_NAME, ModelSpec
-from edge_runtime.tflite_metadata import read_metadata
+from itemrec.edge_runtime.spec import SPEC_METADATA_NAME, ModelSpec
+from itemrec.edge_runtime.tflite_metadata import read_metadata
 
 
 def test_embed_metadata_round_trip_and_replace():
-    from convert.metadata import embed_metadata
+    from itemrec.convert.metadata import embed_metadata
 
     original = FP32_MODEL.read_bytes()
     before = read_metadata(original)
@@ -26,7 +26,7 @@ def test_embed_metadata_round_trip_and_replace():
 
 
 def test_embed_spec_drops_the_fingerprint():
-    from convert.metadata import embed_spec
+    from itemrec.convert.metadata import embed_spec
 
     spec = ModelSpec(32, 32, 16, "tiny_conv", "float32", fingerprint="ab" * 32, config_hash="c0")
     stored = read_metadata(embed_spec(FP32_MODEL.read_bytes(), spec))[SPEC_METADATA_NAME]

@@ -2,13 +2,8 @@ import hashlib
 
 import pytest
 
-from edge_runtime.spec import (
-    ModelSpec,
-    SpecError,
-    fingerprint_bytes,
-    fingerprint_file,
-    sidecar_path,
-)
+from itemrec.edge_runtime.errors import ModelError
+from itemrec.edge_runtime.spec import ModelSpec, fingerprint_bytes, fingerprint_file, sidecar_path
 
 
 def test_json_round_trip_and_unknown_keys_ignored(tmp_path):
@@ -39,12 +34,12 @@ def test_json_round_trip_and_unknown_keys_ignored(tmp_path):
     ],
 )
 def test_bad_specs_are_refused_with_a_reason(text, message):
-    with pytest.raises(SpecError, match=message):
+    with pytest.raises(ModelError, match=message):
         ModelSpec.from_json(text)
 
 
 def test_missing_spec_file_is_a_spec_error(tmp_path):
-    with pytest.raises(SpecError, match="cannot read model spec"):
+    with pytest.raises(ModelError, match="cannot read model spec"):
         ModelSpec.load(tmp_path / "absent.json")
 
 

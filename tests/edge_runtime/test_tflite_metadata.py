@@ -7,8 +7,9 @@ import json
 import pytest
 from edge_helpers import FP32_MODEL, INT8_MODEL
 
-from edge_runtime.spec import SPEC_METADATA_NAME
-from edge_runtime.tflite_metadata import TFLiteFormatError, has_tflite_identifier, read_metadata
+from itemrec.edge_runtime.errors import ModelError
+from itemrec.edge_runtime.spec import SPEC_METADATA_NAME
+from itemrec.edge_runtime.tflite_metadata import has_tflite_identifier, read_metadata
 
 
 @pytest.mark.parametrize("path, quantization", [(FP32_MODEL, "float32"), (INT8_MODEL, "int8")])
@@ -26,10 +27,10 @@ def test_not_tflite_and_truncated_bytes_are_refused():
     data = FP32_MODEL.read_bytes()
     assert has_tflite_identifier(data)
     assert not has_tflite_identifier(b"\0\0\0\0TFL")
-    with pytest.raises(TFLiteFormatError, match="TFL3"):
+    with pytest.raises(ModelError, match="TFL3"):
         read_metadata(data[:4] + b"ZIP!" + data[8:])
     # Cut before the metadata's bytes end: an error, never a wrong answer. (Cuts further on
     # only lose weights, which the interpreter refuses: see test_interpreter.)
     for length in range(8, 2800, 97):
-        with pytest.raises(TFLiteFormatError, match="past the end"):
+        with pytest.raises(ModelError, match="past the end"):
             read_metadata(data[:length])

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import skimage.data
 
-from edge_runtime.geometry import center_crop_resize
-from train.backbones import (
+from itemrec.edge_runtime.errors import InputError, ModelError
+from itemrec.edge_runtime.geometry import center_crop_resize
+from itemrec.train.backbones import (
     BACKBONES,
-    BackboneError,
     InputNormalization,
     build_backbone,
     build_classifier,
@@ -15,8 +15,8 @@ from train.backbones import (
     efficientnet_lite,
     inception_v3,
 )
-from train.backbones._keras import keras
-from train.backbones.torch_pickle import read_legacy_state_dict
+from itemrec.train.backbones.torch_pickle import read_legacy_state_dict
+from itemrec.train.keras_api import keras
 
 EGYPTIAN_CAT, ESPRESSO = 285, 967
 
@@ -102,21 +102,19 @@ def test_models_are_flat_standard_layers(backbone_named):
 
 
 def test_bad_names_sizes_and_weights_are_refused_clearly(tmp_path):
-    with pytest.raises(BackboneError, match="unknown backbone 'resnet50'"):
+    with pytest.raises(InputError, match="unknown backbone 'resnet50'"):
         build_backbone("resnet50", 224, weights="none")
-    with pytest.raises(BackboneError, match="at least 75x75 px, got 74x299"):
+    with pytest.raises(InputError, match="at least 75x75 px, got 74x299"):
         build_backbone("inception_v3", (74, 299), weights="none")
-    with pytest.raises(BackboneError, match=r"int or \(height, width\), got \(224, 224, 3\)"):
+    with pytest.raises(InputError, match=r"int or \(height, width\), got \(224, 224, 3\)"):
         build_backbone("efficientnet_lite0", (224, 224, 3), weights="none")
-    with pytest.raises(BackboneError, match="at least 32x32"):
+    with pytest.raises(InputError, match="at least 32x32"):
         build_backbone("efficientnet_lite0", 31, weights="none")
-    with pytest.raises(BackboneError, match="no such weights file"):
+    with pytest.raises(InputError, match="no such weights file"):
         build_backbone("efficientnet_lite0", 32, weights="/nonexistent/weights.h5")
     garbage = tmp_path / "garbage.h5"
     garbage.write_bytes(b"not an HDF5 file")
-    with pytest.raises(
-        BackboneError, match=f"{garbage}: cannot load weights into efficientnet_lite0"
-    ):
+    with pytest.raises(ModelError, match=f"{garbage}: cannot load weights into efficientnet_lite0"):
         build_backbone("efficientnet_lite0", 32, weights=str(garbage))
     assert [default_image_size(name) for name in BACKBONES] == [299, 224, 240, 260]
 
@@ -159,7 +157,7 @@ def test_imagenet_weights_fill_every_layer_of_lite1_and_lite2(name):
 
 def test_weights_of_another_variant_are_refused():
     lite1_file = efficientnet_lite.imagenet_weights_path("efficientnet_lite1")
-    with pytest.raises(BackboneError, match="layer block3_dw_conv needs"):
+    with pytest.raises(ModelError, match="layer block3_dw_conv needs"):
         build_backbone("efficientnet_lite0", 32, weights=lite1_file)
 
 
@@ -184,7 +182,7 @@ def test_inception_v3_imagenet_without_internet_names_the_alternatives(tmp_path,
     # An unreachable origin and a file name not in Keras' cache: what a machine offline sees.
     monkeypatch.setattr(inception_v3, "IMAGENET_FILE", "itemrec_test_absent_notop.h5")
     monkeypatch.setattr(inception_v3, "IMAGENET_URL", (tmp_path / "absent.h5").as_uri())
-    with pytest.raises(BackboneError) as error:
+    with pytest.raises(ModelError) as error:
         build_backbone("inception_v3", 75, weights="imagenet")
     message = str(error.value)
     assert "weights='none'" in message and "efficientnet_lite" in message

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from train.config import check_resumable, load_config_file, resolve_config
-from train.errors import TrainError
+from itemrec.edge_runtime.errors import InputError
+from itemrec.train.config import check_resumable, load_config_file, resolve_config
+from itemrec.train.run_dir import RunDir
 
 
 def test_defaults_then_file_then_command_line(tmp_path):
@@ -20,18 +21,20 @@ def test_defaults_then_file_then_command_line(tmp_path):
 def test_bad_configs_are_refused(tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"data": "d", "learning_rate": 1}))
-    with pytest.raises(TrainError, match="unknown config keys learning_rate"):
+    with pytest.raises(InputError, match="unknown config keys learning_rate"):
         load_config_file(path)
-    with pytest.raises(TrainError, match="no data directory"):
+    with pytest.raises(InputError, match="no data directory"):
         resolve_config({}, {"out": "o"})
-    with pytest.raises(TrainError, match="unknown loss"):
+    with pytest.raises(InputError, match="unknown loss"):
         resolve_config({}, {"data": "d", "out": "o", "loss": "arcface"})
 
 
 def test_resuming_with_another_config_is_refused(tmp_path):
     config = resolve_config({}, {"data": "d", "out": str(tmp_path)})
-    (tmp_path / "config.json").write_text(config.to_json())
-    check_resumable(tmp_path, config)  # same config: fine
+    run_dir = RunDir(tmp_path)
+    check_resumable(run_dir, config)  # a new run directory: fine
+    run_dir.write_json(run_dir.config, config.to_dict())
+    check_resumable(run_dir, config)  # same config: fine
     changed = resolve_config({}, {"data": "d", "out": str(tmp_path), "batch_size": 4})
-    with pytest.raises(TrainError, match=r"different configuration \(batch_size\)"):
-        check_resumable(tmp_path, changed)
+    with pytest.raises(InputError, match=r"different configuration \(batch_size\)"):
+        check_resumable(run_dir, changed)

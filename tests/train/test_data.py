@@ -2,51 +2,54 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from edge_runtime.images import load_model_input
-from train.augment import Augmentation, augment
-from train.data import (
+from itemrec.edge_runtime.errors import InputError
+from itemrec.edge_runtime.images import load_model_input
+from itemrec.train.augment import Augmentation, augment
+from itemrec.train.data import (
     evaluation_dataset,
     pk_indices,
-    scan_class_folders,
+    readable_class_folders,
     split_by_class,
     training_dataset,
 )
-from train.errors import TrainError
+from itemrec.train.keras_api import tf
+from itemrec.train.run_dir import RunDir
 
 
 def test_unreadable_files_are_skipped_and_reported(class_folders, tmp_path):
     (class_folders / "item00" / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
     (class_folders / "item01" / "notes.txt").write_text("not an image: ignored")
-    data = scan_class_folders(class_folders)
+    data = readable_class_folders(class_folders)
     assert data.classes == [f"item{i:02d}" for i in range(5)]
     assert [len(f) for f in data.files] == [3] * 5
     assert [s["path"] for s in data.skipped] == [str(class_folders / "item00" / "broken.jpg")]
     assert "broken.jpg" in data.skipped[0]["reason"]
-    data.write_skipped(tmp_path)
-    assert (tmp_path / "skipped.txt").read_text().strip().endswith("broken.jpg")
+    run_dir = RunDir(tmp_path)
+    run_dir.write_skipped(data.skipped)
+    assert run_dir.skipped_txt.read_text().strip().endswith("broken.jpg")
+    assert run_dir.read_json(run_dir.skipped_json) == data.skipped
 
 
 def test_small_classes_are_refused_or_skipped(class_folders):
     for name in ("1.png", "2.png"):
         (class_folders / "item03" / name).unlink()
-    with pytest.raises(TrainError, match=r"item03 \(1\).*--skip-small-classes"):
-        scan_class_folders(class_folders)
-    data = scan_class_folders(class_folders, skip_small_classes=True)
+    with pytest.raises(InputError, match=r"item03 \(1\).*--skip-small-classes"):
+        readable_class_folders(class_folders)
+    data = readable_class_folders(class_folders, skip_small_classes=True)
     assert "item03" not in data.classes and len(data.classes) == 4
 
 
 def test_missing_or_empty_directories(tmp_path):
-    with pytest.raises(TrainError, match="not a directory"):
-        scan_class_folders(tmp_path / "absent")
+    with pytest.raises(InputError, match="not a directory"):
+        readable_class_folders(tmp_path / "absent")
     (tmp_path / "empty" / "a").mkdir(parents=True)
-    with pytest.raises(TrainError, match="no class folders with images"):
-        scan_class_folders(tmp_path / "empty")
+    with pytest.raises(InputError, match="no class folders with images"):
+        readable_class_folders(tmp_path / "empty")
 
 
 def test_split_by_class_is_seeded_and_disjoint(class_folders):
-    data = scan_class_folders(class_folders)
+    data = readable_class_folders(class_folders)
     train, val = split_by_class(data, 2, seed=3)
     again, _ = split_by_class(data, 2, seed=3)
     assert len(val.classes) == 2 and len(train.classes) == 3
@@ -54,7 +57,7 @@ def test_split_by_class_is_seeded_and_disjoint(class_folders):
     assert train.classes == again.classes
     assert len(split_by_class(data, 0.1)[1].classes) == 2  # a fraction keeps at least 2
     assert split_by_class(data, 0)[1] is None
-    with pytest.raises(TrainError, match="keep 2 for training"):
+    with pytest.raises(InputError, match="keep 2 for training"):
         split_by_class(data, 4)
 
 
@@ -71,7 +74,7 @@ def test_pk_batches_hold_p_classes_times_k():
 
 
 def test_pipeline_pixels_are_the_devices(class_folders):
-    data = scan_class_folders(class_folders)
+    data = readable_class_folders(class_folders)
     paths, labels = data.paths_and_labels
     images, got_labels = next(iter(evaluation_dataset(paths, labels, 24, batch_size=4)))
     for image, path in zip(images.numpy(), paths[:4], strict=True):

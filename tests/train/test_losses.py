@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf  # noqa: E402
 
-import train  # noqa: F401  (selects tf_keras)
-from train.losses import CenterLoss, SoftmaxLoss, TripletLoss, make_objective
+import itemrec.train  # noqa: F401  (selects tf_keras)
+from itemrec.train.keras_api import tf
+from itemrec.train.losses import CenterLoss, SoftmaxLoss, TripletLoss, make_objective
 
 
 def _outputs(logits, features, embeddings=None):

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf  # noqa: E402
-from train_helpers import tiny_backbone  # noqa: E402
+from train_helpers import tiny_backbone
 
-import train  # noqa: F401  (selects tf_keras)
-from train.model import (  # noqa: E402
+import itemrec.train  # noqa: F401  (selects tf_keras)
+from itemrec.train.keras_api import keras
+from itemrec.train.model import (
     backbone_layers,
     build_network,
     embedding_model,
@@ -14,8 +14,6 @@ from train.model import (  # noqa: E402
     pooled_features_model,
     set_backbone_trainable,
 )
-
-keras = tf.keras
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +67,6 @@ def test_freezing_touches_only_the_backbone(network):
     set_backbone_trainable(network, False)
     assert all(not layer.trainable for layer in backbone_layers(network))
     assert network.get_layer("fc").trainable and network.get_layer("logits").trainable
-    assert {layer.name for layer in backbone_layers(network)} >= {"normalise"}
+    assert {layer.name for layer in backbone_layers(network)} >= {"normalize"}
     set_backbone_trainable(network, True)
     assert all(layer.trainable for layer in backbone_layers(network))

@@ -1,12 +1,13 @@
 """A run killed mid-epoch and started again continues where it stopped, not from scratch."""
 
-import json
+from pathlib import Path
 
 import pytest
-import tensorflow as tf
 
-from train.config import resolve_config
-from train.run import train_run
+from itemrec.train.config import resolve_config
+from itemrec.train.keras_api import tf
+from itemrec.train.run import train_run
+from itemrec.train.run_dir import RunDir
 
 
 class Crash(tf.keras.callbacks.Callback):
@@ -57,23 +58,24 @@ def test_killed_run_resumes(class_folders, tmp_path):
         },
     )
     with pytest.raises(KeyboardInterrupt):
-        train_run(config, extra_callbacks=[Crash(epoch=1, batch=0)])  # fine-tuning, epoch 2
-    history_path = tmp_path / "run" / "history.json"
-    before = json.loads(history_path.read_text())
+        train_run(config, extra_callbacks=[Crash(epoch=2, batch=0)])  # fine-tuning, epoch 2
+    run = RunDir(tmp_path / "run")
+    before = run.read_history()
     assert [(e["phase"], e["epoch"]) for e in before] == [("frozen", 0), ("finetune", 0)]
-    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    state = run.read_json(run.state)
     assert state["finished_phases"] == ["frozen"]
 
     spy = Spy()
     summary = train_run(config, extra_callbacks=[spy])
     # The frozen phase is not rerun; fine-tuning continues after its last backed-up batch.
-    assert spy.seen == [(1, 1), (1, 2)]
-    after = json.loads(history_path.read_text())
+    # Epochs count across phases (fine-tuning starts at global epoch 1), as TensorBoard sees them.
+    assert spy.seen == [(2, 1), (2, 2)]
+    after = run.read_history()
     assert [(e["phase"], e["epoch"]) for e in after] == [
         ("frozen", 0),
         ("finetune", 0),
         ("finetune", 1),
     ]
     assert after[:2] == before  # the finished epochs are kept as they were
-    assert summary["epochs"] == 3 and (tmp_path / "run" / "embedder.keras").is_file()
-    assert not any((tmp_path / "run" / "backup").rglob("*.index"))  # backups cleaned up
+    assert summary["epochs"] == 3 and run.embedder.is_file()
+    assert not list(Path(run.backup("finetune")).rglob("*.index"))  # backups cleaned up

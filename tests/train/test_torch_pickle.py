@@ -11,11 +11,10 @@ import types
 import numpy as np
 import pytest
 
-from train.backbones.torch_pickle import (
+from itemrec.edge_runtime.errors import ModelError
+from itemrec.train.backbones.torch_pickle import (
     MAGIC_NUMBER,
     PROTOCOL_VERSION,
-    TorchCheckpointError,
-    UnsafeCheckpointError,
     read_legacy_state_dict,
 )
 
@@ -105,7 +104,7 @@ def test_tensor_reaching_outside_its_storage_is_refused(tmp_path, monkeypatch):
     storage = _Storage("1", np.zeros(4, dtype="<f4"))
     path = tmp_path / "overflow.pth"
     write_legacy_file(path, {"w": (storage, 1, (2, 2), (2, 1))}, monkeypatch)  # needs 5 elements
-    with pytest.raises(TorchCheckpointError, match="outside its storage"):
+    with pytest.raises(ModelError, match="outside its storage"):
         read_legacy_state_dict(path)
 
 
@@ -132,7 +131,7 @@ def test_malicious_pickle_is_refused_before_anything_runs(tmp_path, function, po
     path = tmp_path / "evil.pth"
     path.write_bytes(buffer.getvalue())
 
-    with pytest.raises(UnsafeCheckpointError) as error:
+    with pytest.raises(ModelError) as error:
         read_legacy_state_dict(path)
     assert function.__name__ in str(error.value) and str(path) in str(error.value)
     assert not marker.exists()
@@ -141,13 +140,13 @@ def test_malicious_pickle_is_refused_before_anything_runs(tmp_path, function, po
 def test_malformed_files_get_clear_errors(tmp_path):
     zipped = tmp_path / "new_format.pth"
     zipped.write_bytes(b"PK\x03\x04rest of a zip")
-    with pytest.raises(TorchCheckpointError, match="zip-format"):
+    with pytest.raises(ModelError, match="zip-format"):
         read_legacy_state_dict(zipped)
     text = tmp_path / "notes.pth"
     text.write_bytes(pickle.dumps("hello", protocol=2))
-    with pytest.raises(TorchCheckpointError, match="bad magic number"):
+    with pytest.raises(ModelError, match="bad magic number"):
         read_legacy_state_dict(text)
-    with pytest.raises(TorchCheckpointError, match="cannot read"):
+    with pytest.raises(ModelError, match="cannot read"):
         read_legacy_state_dict(tmp_path / "missing.pth")
 
 
@@ -155,7 +154,7 @@ def test_truncated_storage_is_refused(tmp_path, monkeypatch):
     path = tmp_path / "cut.pth"
     write_legacy_file(path, {"w": (_Storage("1", np.ones(6, "<f4")), 0, (6,), (1,))}, monkeypatch)
     path.write_bytes(path.read_bytes()[:-4])
-    with pytest.raises(TorchCheckpointError, match="truncated"):
+    with pytest.raises(ModelError, match="truncated"):
         read_legacy_state_dict(path)
 
 

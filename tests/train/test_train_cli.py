@@ -1,23 +1,24 @@
 """``itemrec-train``: one-line errors, and real runs that write the whole run directory."""
 
-import json
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from click.testing import CliRunner
 
-from train.cli import main
-from train.model import embedding_model
+from itemrec.edge_runtime.errors import ExitCode
+from itemrec.train.cli import main
+from itemrec.train.keras_api import tf
+from itemrec.train.model import embedding_model
+from itemrec.train.run_dir import RunDir
 
 TINY = ["--weights", "none", "--batch-size", "8", "--val-classes", "2"]
 
 
-def _error(args):
+def _error(args, code=ExitCode.BAD_INPUT):
     result = CliRunner().invoke(main, args)
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == code, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert lines[-1].startswith("itemrec-train: error: ") and "Traceback" not in result.output
     return lines[-1]
@@ -55,34 +56,48 @@ def test_bad_inputs_exit_with_one_line(class_folders, tmp_path):
             "--skip-small-classes",
         ]
     )
+    assert "no such weights file" in _error(
+        [
+            *("--data", str(class_folders), "--out", str(tmp_path / "r3")),
+            *("--weights", "absent.pth", "--skip-small-classes"),
+        ]
+    )
 
 
-def _check_run_dir(run, epochs, classes):
-    for name in (
-        "config.json",
-        "history.json",
-        "summary.json",
-        "skipped.txt",
-        "loss.png",
-        "features.gif",
-        "model.keras",
-        "embedder.keras",
-        "centers.npy",
+def test_a_corrupt_weights_file_is_a_bad_model(class_folders, tmp_path):
+    weights = tmp_path / "lite0.pth"
+    weights.write_bytes(b"not a torch file")
+    args = ["--data", str(class_folders), "--out", str(tmp_path / "r"), "--weights", str(weights)]
+    assert "lite0.pth" in _error(args, ExitCode.BAD_MODEL)
+
+
+def _check_run_dir(path, epochs, classes):
+    run = RunDir(path)
+    for file in (
+        run.config,
+        run.history,
+        run.summary,
+        run.skipped_txt,
+        run.loss_plot,
+        run.features_gif,
+        run.model,
+        run.embedder,
+        run.centers,
     ):
-        assert (run / name).is_file(), name
-    history = json.loads((run / "history.json").read_text())
+        assert file.is_file(), file
+    history = run.read_history()
     assert [e["global_epoch"] for e in history] == list(range(epochs))
     assert all(len(e["val_cmc"]) == 2 and "center_loss" in e for e in history)
-    assert any((run / "logs").rglob("events.out.tfevents*"))
-    model = tf.keras.models.load_model(run / "model.keras", safe_mode=True)
+    assert any(run.logs.rglob("events.out.tfevents*"))
+    model = tf.keras.models.load_model(run.model, safe_mode=True)
     assert model.output["logits"].shape[-1] == classes
-    embedder = tf.keras.models.load_model(run / "embedder.keras", safe_mode=True)
+    embedder = tf.keras.models.load_model(run.embedder, safe_mode=True)
     size = embedder.input_shape[1]
     images = np.random.default_rng(0).uniform(0, 255, (2, size, size, 3)).astype(np.float32)
     vectors = embedder(images).numpy()
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(embedding_model(model)(images).numpy(), vectors, atol=1e-5)
-    return json.loads((run / "config.json").read_text())
+    return run.read_config()
 
 
 @pytest.mark.slow
@@ -104,13 +119,16 @@ def test_efficientnet_lite_run(class_folders, tmp_path):
         *TINY,
     ]
     done = subprocess.run(
-        [sys.executable, "-m", "train.cli", *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "itemrec.train.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "done: 2 epochs, 3 classes" in done.stdout
     config = _check_run_dir(run, epochs=2, classes=3)
     assert config["backbone"] == "efficientnet_lite0" and config["center_lambda"] == 1e-3
-    assert len(list((run / "features").glob("epoch_*.png"))) == 2
+    assert len(RunDir(run).scatter_frames()) == 2
 
 
 @pytest.mark.slow
@@ -140,9 +158,10 @@ def test_inception_run_on_cached_features(class_folders, tmp_path):
     ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    history = json.loads((run / "history.json").read_text())
+    run = RunDir(run)
+    history = run.read_history()
     assert [e["global_epoch"] for e in history] == [0, 1, 2] and "val_rank1" not in history[0]
-    embedder = tf.keras.models.load_model(run / "embedder.keras", safe_mode=True)
+    embedder = tf.keras.models.load_model(run.embedder, safe_mode=True)
     assert embedder.input_shape == (None, 75, 75, 3) and embedder.output_shape == (None, 128)
-    centers = np.load(run / "centers.npy")
+    centers = np.load(run.centers)
     assert centers.shape == (5, 128) and np.abs(centers).max() > 0  # trained on cached features

@@ -5,24 +5,21 @@ one-replica run, and between the distributed center update and the numpy rule.
 """
 
 import json
-import os
-import sys
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+from test_losses import center_update_reference  # this folder is on sys.path: a script's own
+from train_helpers import tiny_backbone
 
+from itemrec.train.keras_api import tf
+from itemrec.train.losses import CenterLoss
+from itemrec.train.model import build_network
+from itemrec.train.trainer import EmbeddingTrainer
+
+# Before TensorFlow's runtime starts (importing it does not start it).
 tf.config.set_logical_device_configuration(
     tf.config.list_physical_devices("CPU")[0],
     [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()],
 )
-sys.path.insert(0, os.path.dirname(__file__))
-from test_losses import center_update_reference  # noqa: E402
-from train_helpers import tiny_backbone  # noqa: E402
-
-from train.losses import CenterLoss  # noqa: E402
-from train.model import build_network  # noqa: E402
-from train.trainer import EmbeddingTrainer  # noqa: E402
 
 CLASSES, FEATURES, BATCH, STEPS = 4, 6, 8, 3
 rng = np.random.default_rng(0)

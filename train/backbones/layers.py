@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._keras import keras, tf
+from itemrec.train.keras_api import keras, tf
 
 
 @keras.utils.register_keras_serializable(package="itemrec")

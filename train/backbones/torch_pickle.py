@@ -12,7 +12,7 @@ little-endian elements.
 
 Pickles can run arbitrary code, so the unpickler resolves only the globals a plain
 state dict needs (``_rebuild_tensor_v2``, storage types, ``OrderedDict``) and raises
-:class:`UnsafeCheckpointError` for every other one, before anything is called.
+:class:`ModelError` for every other one, before anything is called.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import struct
 from dataclasses import dataclass
 
 import numpy as np
+
+from itemrec.edge_runtime.errors import ModelError
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
@@ -43,11 +45,7 @@ STORAGE_DTYPES = {
 }
 
 
-class TorchCheckpointError(ValueError):
-    """The file is not a legacy torch state dict this reader understands."""
-
-
-class UnsafeCheckpointError(TorchCheckpointError):
+class ModelError(ModelError):
     """The pickle references a global outside the allowed state-dict vocabulary."""
 
 
@@ -79,7 +77,7 @@ class _TensorRef:
 def _rebuild_tensor_v2(storage, storage_offset, size, stride, *_unused):
     """Stand-in for ``torch._utils._rebuild_tensor_v2``: record where the tensor lives."""
     if not isinstance(storage, _StorageRef):
-        raise TorchCheckpointError("_rebuild_tensor_v2 called without a storage")
+        raise ModelError("_rebuild_tensor_v2 called without a storage")
     return _TensorRef(storage, int(storage_offset), tuple(size), tuple(stride))
 
 
@@ -97,25 +95,25 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return _rebuild_tensor_v2
         if module == "torch" and name in STORAGE_DTYPES:
             return _StorageType(name)
-        raise UnsafeCheckpointError(
+        raise ModelError(
             f"{self._source}: refusing to load global {module}.{name} "
             "(only tensors, storages and OrderedDict are allowed)"
         )
 
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"):
-            raise TorchCheckpointError(f"{self._source}: unexpected persistent id {pid!r}")
+            raise ModelError(f"{self._source}: unexpected persistent id {pid!r}")
         _, storage_type, key, _location, numel, view = pid
         if not isinstance(storage_type, _StorageType):
-            raise TorchCheckpointError(f"{self._source}: unknown storage type {storage_type!r}")
+            raise ModelError(f"{self._source}: unknown storage type {storage_type!r}")
         return _StorageRef(storage_type, str(key), int(numel), None if view is None else view)
 
 
 def read_legacy_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Return the tensors of the legacy torch ``state_dict`` file at ``path`` as numpy arrays.
 
-    Raises :class:`UnsafeCheckpointError` if a pickle names any global other than
-    tensors, storages and ``OrderedDict``, and :class:`TorchCheckpointError` for any
+    Raises :class:`ModelError` if a pickle names any global other than
+    tensors, storages and ``OrderedDict``, and :class:`ModelError` for any
     other malformed or unsupported file (e.g. the zip format of torch >= 1.6).
     """
     source = os.fspath(path)
@@ -123,33 +121,33 @@ def read_legacy_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
         with open(source, "rb") as f:
             data = f.read()
     except OSError as exc:
-        raise TorchCheckpointError(f"{source}: cannot read ({exc.strerror})") from exc
+        raise ModelError(f"{source}: cannot read ({exc.strerror})") from exc
     if data[:2] == b"PK":
-        raise TorchCheckpointError(f"{source}: zip-format torch file (>= 1.6) is not supported")
+        raise ModelError(f"{source}: zip-format torch file (>= 1.6) is not supported")
     stream = io.BytesIO(data)
 
     def load():
         try:
             return _RestrictedUnpickler(stream, source).load()
-        except TorchCheckpointError:
+        except ModelError:
             raise
         except Exception as exc:  # truncated or corrupt pickle data
-            raise TorchCheckpointError(f"{source}: corrupt pickle ({exc})") from exc
+            raise ModelError(f"{source}: corrupt pickle ({exc})") from exc
 
     if load() != MAGIC_NUMBER:
-        raise TorchCheckpointError(f"{source}: not a legacy torch file (bad magic number)")
+        raise ModelError(f"{source}: not a legacy torch file (bad magic number)")
     if load() != PROTOCOL_VERSION:
-        raise TorchCheckpointError(f"{source}: unsupported torch protocol version")
+        raise ModelError(f"{source}: unsupported torch protocol version")
     sys_info = load()
     if not (isinstance(sys_info, dict) and sys_info.get("little_endian", False)):
-        raise TorchCheckpointError(f"{source}: only little-endian files are supported")
+        raise ModelError(f"{source}: only little-endian files are supported")
     state = load()
     keys = load()
     if not isinstance(state, dict) or not isinstance(keys, list):
-        raise TorchCheckpointError(f"{source}: the pickle is not a state dict")
+        raise ModelError(f"{source}: the pickle is not a state dict")
     storages = _read_storages(stream, [str(k) for k in keys], _storage_types(state, source), source)
     if stream.read(1):
-        raise TorchCheckpointError(f"{source}: unexpected data after the last storage")
+        raise ModelError(f"{source}: unexpected data after the last storage")
     return {str(name): _materialise(ref, storages, source) for name, ref in state.items()}
 
 
@@ -157,7 +155,7 @@ def _storage_types(state: dict, source: str) -> dict[str, _StorageType]:
     types = {}
     for name, ref in state.items():
         if not isinstance(ref, _TensorRef):
-            raise TorchCheckpointError(f"{source}: entry {name!r} is not a tensor")
+            raise ModelError(f"{source}: entry {name!r} is not a tensor")
         root = ref.storage.key if ref.storage.view is None else str(ref.storage.view[0])
         types[root] = ref.storage.storage_type
     return types
@@ -167,15 +165,15 @@ def _read_storages(stream, keys, types, source) -> dict[str, np.ndarray]:
     storages = {}
     for key in keys:
         if key not in types:
-            raise TorchCheckpointError(f"{source}: storage {key} is not used by any tensor")
+            raise ModelError(f"{source}: storage {key} is not used by any tensor")
         header = stream.read(8)
         if len(header) != 8:
-            raise TorchCheckpointError(f"{source}: truncated before storage {key}")
+            raise ModelError(f"{source}: truncated before storage {key}")
         (numel,) = struct.unpack("<q", header)
         dtype = types[key].dtype
         raw = stream.read(numel * dtype.itemsize)
         if numel < 0 or len(raw) != numel * dtype.itemsize:
-            raise TorchCheckpointError(f"{source}: storage {key} is truncated")
+            raise ModelError(f"{source}: storage {key} is truncated")
         storages[key] = np.frombuffer(raw, dtype=dtype)
     return storages
 
@@ -189,14 +187,14 @@ def _materialise(ref: _TensorRef, storages, source) -> np.ndarray:
         flat = storages.get(str(root))
         flat = None if flat is None else flat[int(start) : int(start) + int(count)]
     if flat is None:
-        raise TorchCheckpointError(f"{source}: storage {storage.key} is missing")
+        raise ModelError(f"{source}: storage {storage.key} is missing")
     if len(ref.shape) != len(ref.stride) or min(ref.stride, default=0) < 0:
-        raise TorchCheckpointError(f"{source}: bad tensor stride {ref.stride}")
+        raise ModelError(f"{source}: bad tensor stride {ref.stride}")
     if 0 in ref.shape:
         return np.zeros(ref.shape, dtype=flat.dtype.newbyteorder("="))
     last = ref.offset + sum((n - 1) * s for n, s in zip(ref.shape, ref.stride, strict=True))
     if ref.offset < 0 or last >= flat.size:
-        raise TorchCheckpointError(f"{source}: tensor reaches outside its storage")
+        raise ModelError(f"{source}: tensor reaches outside its storage")
     view = np.lib.stride_tricks.as_strided(
         flat[ref.offset :],
         shape=ref.shape,

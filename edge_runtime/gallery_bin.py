@@ -18,16 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
+from itemrec.edge_runtime.errors import GalleryError
+
 MAGIC = b"IRGALLRY"
 VERSION = 1
 HEADER = struct.Struct("<8sIIIIfII32s")  # magic, version, dim, items, vectors, threshold, h, w, sha
 assert HEADER.size == 68
 CRC_SIZE = 4
 MAX_TEXT_BYTES = 0xFFFF
-
-
-class GalleryFormatError(ValueError):
-    """A ``gallery.bin`` (or the arrays meant for one) breaks the format; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +61,7 @@ def write_gallery_bin(
     ``vectors`` (vector_count x dim) are L2-normalised here (in float64, stored as float32),
     so the file always holds unit rows; a zero or non-finite row is refused.
     ``item_index[i]`` is the item (position in ``codes``) of vector ``i``.
-    Raises ``GalleryFormatError`` on inconsistent arrays.
+    Raises ``GalleryError`` on inconsistent arrays.
     """
     path = Path(path)
     payload = _encode(
@@ -89,8 +87,8 @@ def _encode(
 ) -> bytes:
     """Return the bytes of a version-1 ``gallery.bin`` (arguments as ``write_gallery_bin``)."""
 
-    def fail(message: str) -> GalleryFormatError:
-        return GalleryFormatError(f"{name}: {message}")
+    def fail(message: str) -> GalleryError:
+        return GalleryError(f"{name}: {message}")
 
     codes, names = list(codes), list(names)
     if len(codes) != len(names):
@@ -147,20 +145,20 @@ def _encode(
 
 
 def read_gallery_bin(path) -> GalleryBin:
-    """Read and validate a ``gallery.bin``; raises ``GalleryFormatError`` naming the file."""
+    """Read and validate a ``gallery.bin``; raises ``GalleryError`` naming the file."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise GalleryFormatError(f"{path}: cannot read: {error.strerror or error}") from None
+        raise GalleryError(f"{path}: cannot read: {error.strerror or error}") from None
     return decode_gallery(data, name=str(path))
 
 
 def decode_gallery(data: bytes, *, name: str = "gallery.bin") -> GalleryBin:
     """Parse the bytes of a ``gallery.bin``, checking magic, version, sizes, CRC and indices."""
 
-    def fail(message: str) -> GalleryFormatError:
-        return GalleryFormatError(f"{name}: {message}")
+    def fail(message: str) -> GalleryError:
+        return GalleryError(f"{name}: {message}")
 
     if len(data) < HEADER.size + CRC_SIZE:
         raise fail(

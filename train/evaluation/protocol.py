@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime import metrics
-from edge_runtime.folders import flatten, scan_class_folders
-from edge_runtime.images import ImageLoadError, load_model_input
+from itemrec.edge_runtime.errors import ImageLoadError, InputError
+from itemrec.edge_runtime.folders import flatten, scan_class_folders
+from itemrec.edge_runtime.images import load_model_input
+from itemrec.train.evaluation import metrics
 
 REPRESENTATIVE_RULES = ("first", "random")
 
@@ -71,7 +72,7 @@ def embed_folder(
             if progress is not None:
                 progress(len(batch_paths))
     if not rows:
-        raise ValueError(f"{root}: no readable images")
+        raise InputError(f"{root}: no readable images")
     return EmbeddedFolder(kept_paths, np.asarray(kept_labels), np.concatenate(rows), skipped)
 
 
@@ -93,14 +94,16 @@ def choose_representatives(
         for path in listed:
             i = index.get(Path(path).resolve())
             if i is None:
-                raise ValueError(f"representative {path} is not a readable image of the dataset")
+                raise InputError(f"representative {path} is not a readable image of the dataset")
             chosen.setdefault(folder.labels[i], []).append(i)
         return chosen
     if rule not in REPRESENTATIVE_RULES:
-        raise ValueError(f"unknown representative rule {rule!r}; use one of {REPRESENTATIVE_RULES}")
+        raise InputError(f"unknown representative rule {rule!r}; use one of {REPRESENTATIVE_RULES}")
+    if rule == "first":
+        first = np.flatnonzero(metrics.first_of_each_class(folder.labels))
+        return {folder.labels[i]: [int(i)] for i in first}
     rng = np.random.default_rng(seed)
-    pick = (lambda idx: idx[0]) if rule == "first" else (lambda idx: int(rng.choice(idx)))
-    return {label: [pick(idx)] for label, idx in by_class.items()}
+    return {label: [int(rng.choice(idx))] for label, idx in by_class.items()}
 
 
 def read_representatives_file(path, root) -> list[Path]:

@@ -11,11 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.interpreter import EmbeddingModel
-
-
-class EmbedderError(ValueError):
-    """A model path is neither a run directory nor a ``.tflite`` file, or cannot be loaded."""
+from itemrec.edge_runtime.errors import ModelError
+from itemrec.edge_runtime.interpreter import EmbeddingModel
 
 
 class TFLiteEmbedder:
@@ -34,14 +31,10 @@ class KerasEmbedder:
     """The embedding model of a training run directory (heads stripped)."""
 
     def __init__(self, run_dir: str | Path):
-        import tensorflow as tf
+        from itemrec.train.keras_api import tf
+        from itemrec.train.run_dir import load_run
 
-        from train.run_dir import RunError, load_run
-
-        try:
-            run = load_run(run_dir)
-        except RunError as err:
-            raise EmbedderError(str(err)) from None
+        run = load_run(run_dir)
         self.model = run.embedder
         self.name = Path(run_dir).name
         self.input_size = run.input_size
@@ -61,16 +54,12 @@ class PretrainedEmbedder(KerasEmbedder):
     """
 
     def __init__(self, backbone: str, image_size: int | None = None):
-        import tensorflow as tf
+        from itemrec.train.backbones import build_backbone, default_image_size
+        from itemrec.train.keras_api import tf
+        from itemrec.train.layers import L2Normalize
 
-        from train.backbones import BackboneError, build_backbone, default_image_size
-        from train.layers import L2Normalize
-
-        try:
-            size = image_size or default_image_size(backbone)
-            features = build_backbone(backbone, size, weights="imagenet")
-        except BackboneError as err:
-            raise EmbedderError(str(err)) from None
+        size = image_size or default_image_size(backbone)
+        features = build_backbone(backbone, size, weights="imagenet")
         pooled = tf.keras.layers.GlobalAveragePooling2D()(features.output)
         self.model = tf.keras.Model(features.input, L2Normalize()(pooled))
         self.name = f"pretrained-{backbone}@{size}"
@@ -86,13 +75,13 @@ def open_embedder(path: str | Path, threads: int | None = None):
     if str(path).startswith(PRETRAINED_PREFIX):
         name, _, size = str(path)[len(PRETRAINED_PREFIX) :].partition("@")
         if size and not size.isdigit():
-            raise EmbedderError(f"{path}: the size after @ must be a number of pixels")
+            raise ModelError(f"{path}: the size after @ must be a number of pixels")
         return PretrainedEmbedder(name, int(size) if size else None)
     path = Path(path)
     if not path.exists():
-        raise EmbedderError(f"{path}: no such file or directory")
+        raise ModelError(f"{path}: no such file or directory")
     if path.is_dir():
         return KerasEmbedder(path)
     if path.suffix == ".tflite":
         return TFLiteEmbedder(path, threads=threads)
-    raise EmbedderError(f"{path}: expected a training run directory or a .tflite file")
+    raise ModelError(f"{path}: expected a training run directory or a .tflite file")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from edge_runtime import metrics
+from itemrec.train.evaluation import metrics
 
 # Four classes a, b, c, d; one representative each (columns), four probes (rows).
 # Probe a: own class best -> rank 1.
@@ -143,3 +143,17 @@ def test_seed_protocol_with_several_representatives_per_class():
     result = metrics.seed_protocol_cmc(x, labels, representatives={0: [0, 1], 1: 3}, trials=2)
     np.testing.assert_allclose(result.trials[:, 0], [1.0, 1.0])
     assert result.n_probes == 2
+
+
+def test_first_of_each_class_represents_it_and_the_rest_probe():
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    # The rule picks by order, not by sorting: a class's first image in the list.
+    assert metrics.first_of_each_class([1, 0, 0, 1]).tolist() == [True, True, False, False]
+    assert metrics.first_of_each_class(labels).tolist() == [True, False, True, False, True, False]
+    e = np.eye(3)
+    # Probe of class 0 sits on class 0, probe of 1 on class 2 (true class 2nd), probe of 2 on 2.
+    embeddings = np.array([e[0], e[0], e[1], 0.6 * e[2] + 0.4 * e[1], e[2], e[2]])
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    np.testing.assert_allclose(
+        metrics.first_representative_cmc(embeddings, labels), [2 / 3, 1.0, 1.0]
+    )

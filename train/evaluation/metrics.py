@@ -19,6 +19,8 @@ import dataclasses
 
 import numpy as np
 
+from itemrec.edge_runtime.errors import InputError
+
 
 @dataclasses.dataclass(frozen=True)
 class CMCResult:
@@ -72,7 +74,7 @@ def cmc_curve(similarity, probe_labels, gallery_labels, max_rank: int = 10) -> n
     ranks = true_class_ranks(similarity, probe_labels, gallery_labels)
     ranks = ranks[ranks > 0]
     if len(ranks) == 0:
-        raise ValueError("no probe belongs to an enrolled class")
+        raise InputError("no probe belongs to an enrolled class")
     return np.array([np.mean(ranks <= k) for k in range(1, max_rank + 1)])
 
 
@@ -98,7 +100,7 @@ def seed_protocol_cmc(
     members = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
     members = {c: idx for c, idx in members.items() if len(idx) >= 2}
     if not members:
-        raise ValueError("the seed protocol needs classes with at least two images")
+        raise InputError("the seed protocol needs classes with at least two images")
     curves = []
     for _ in range(trials):
         rep_idx, probe_idx = [], []
@@ -115,6 +117,29 @@ def seed_protocol_cmc(
         similarity = embeddings[probe_idx] @ embeddings[rep_idx].T
         curves.append(cmc_curve(similarity, labels[probe_idx], labels[rep_idx], max_rank))
     return _result(curves, len(probe_idx))
+
+
+def first_of_each_class(labels) -> np.ndarray:
+    """itemrec's representative rule: the first image of each class represents it.
+
+    Returns the boolean mask of representatives over ``labels`` (in their order); every other
+    image is a probe. Validation during training, the converter's verification,
+    ``itemrec-eval``'s default and the demo's device gallery all use this rule, so their
+    rank-1 figures measure the same thing.
+    """
+    labels = np.asarray(labels)
+    mask = np.zeros(len(labels), bool)
+    mask[np.unique(labels, return_index=True)[1]] = True
+    return mask
+
+
+def first_representative_cmc(embeddings, labels, max_rank: int = 10) -> np.ndarray:
+    """Rank-1..K identification of every probe under :func:`first_of_each_class`.
+
+    ``K`` is ``max_rank`` or the number of classes, whichever is smaller.
+    """
+    mask = first_of_each_class(labels)
+    return all_probes_cmc(embeddings, labels, mask, min(max_rank, int(mask.sum()))).mean
 
 
 def all_probes_cmc(embeddings, labels, representative_mask, max_rank: int = 10) -> CMCResult:
@@ -150,7 +175,7 @@ def mean_average_precision(similarity, probe_labels, gallery_labels) -> float:
         positions = np.flatnonzero(relevant)
         precisions.append(np.mean(hits[positions] / (positions + 1)))
     if not precisions:
-        raise ValueError("no probe has a relevant gallery entry")
+        raise InputError("no probe has a relevant gallery entry")
     return float(np.mean(precisions))
 
 
@@ -185,7 +210,7 @@ def tar_at_far(genuine, impostor, far: float):
     genuine = np.asarray(genuine, dtype=np.float64)
     impostor = np.sort(np.asarray(impostor, dtype=np.float64))[::-1]
     if len(genuine) == 0 or len(impostor) == 0:
-        raise ValueError("TAR at FAR needs genuine and impostor scores")
+        raise InputError("TAR at FAR needs genuine and impostor scores")
     allowed = int(np.floor(far * len(impostor) + 1e-9))
     if allowed >= len(impostor):
         threshold = float(impostor[-1])
@@ -207,7 +232,7 @@ def equal_error_rate(genuine, impostor):
     genuine = np.asarray(genuine, dtype=np.float64)
     impostor = np.asarray(impostor, dtype=np.float64)
     if len(genuine) == 0 or len(impostor) == 0:
-        raise ValueError("an equal error rate needs genuine and impostor scores")
+        raise InputError("an equal error rate needs genuine and impostor scores")
     candidates = np.unique(np.concatenate([genuine, impostor]))
     far = np.array([np.mean(impostor >= t) for t in candidates])
     frr = np.array([np.mean(genuine < t) for t in candidates])

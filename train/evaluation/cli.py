@@ -16,12 +16,11 @@ from pathlib import Path
 
 import click
 
-from edge_runtime.folders import FolderError, flatten, scan_class_folders
-from edge_runtime.images import ImageLoadError
-from edge_runtime.interpreter import ModelLoadError
-from train.embedders import EmbedderError, open_embedder
-from train.eval_report import markdown_report, plot_cmc, plot_scores
-from train.evaluation import (
+from itemrec.edge_runtime.cli_common import ItemrecCommand
+from itemrec.edge_runtime.folders import flatten, scan_class_folders
+from itemrec.train import quiet_tensorflow, verbose_option
+from itemrec.train.evaluation.embedders import open_embedder
+from itemrec.train.evaluation.protocol import (
     REPRESENTATIVE_RULES,
     choose_representatives,
     embed_folder,
@@ -30,7 +29,9 @@ from train.evaluation import (
 )
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(
+    "itemrec-eval", cls=ItemrecCommand, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.argument("models", nargs=-1)
 @click.option(
     "--model",
@@ -64,16 +65,16 @@ from train.evaluation import (
 @click.option("--batch-size", default=32, show_default=True)
 @click.option("--workers", default=4, show_default=True, help="Image decoding threads.")
 @click.option("--threads", type=int, default=None, help="Interpreter threads for .tflite models.")
-def main(models, extra_models, data, out, **options):
+@verbose_option
+def main(models, extra_models, data, out, verbose, **options):
     """Evaluate embedding models on unseen items: CMC, mAP and unknown-item rejection."""
+    quiet_tensorflow(verbose)
     models = list(models) + list(extra_models)
     if not models:
         raise click.UsageError("give at least one model (a run directory or a .tflite file)")
-    try:
-        results = _evaluate_all(models, data, **options)
-    except (FolderError, EmbedderError, ModelLoadError, ImageLoadError, ValueError) as err:
-        click.echo(f"itemrec-eval: error: {err}", err=True)
-        sys.exit(2)
+    results = _evaluate_all(models, data, **options)
+    from itemrec.train.evaluation.report import markdown_report, plot_cmc, plot_scores
+
     out.mkdir(parents=True, exist_ok=True)
     (out / "cmc.json").write_text(json.dumps(results, indent=1))
     plot_cmc({label: r for label, r in results["models"].items()}, out / "cmc.png")

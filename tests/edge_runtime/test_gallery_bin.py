@@ -7,11 +7,8 @@ import zlib
 import numpy as np
 import pytest
 
-from edge_runtime.android_export import (
-    GalleryFormatError,
-    read_gallery_bin,
-    write_gallery_bin,
-)
+from itemrec.edge_runtime.errors import GalleryError
+from itemrec.edge_runtime.gallery_bin import read_gallery_bin, write_gallery_bin
 
 FINGERPRINT = "ab" * 32
 
@@ -91,7 +88,7 @@ def test_empty_gallery_round_trips(tmp_path):
 
 def test_write_is_atomic_and_leaves_no_temp_files(tmp_path, small_file):
     before = small_file.read_bytes()
-    with pytest.raises(GalleryFormatError, match="not unique"):
+    with pytest.raises(GalleryError, match="not unique"):
         write_gallery_bin(small_file, **small_gallery(codes=["A", "A"]))
     assert small_file.read_bytes() == before
     write_gallery_bin(small_file, **small_gallery(threshold=0.25))
@@ -114,7 +111,7 @@ def test_write_is_atomic_and_leaves_no_temp_files(tmp_path, small_file):
     ],
 )
 def test_writer_refuses_inconsistent_arrays(tmp_path, overrides, message):
-    with pytest.raises(GalleryFormatError, match=message):
+    with pytest.raises(GalleryError, match=message):
         write_gallery_bin(tmp_path / "g.bin", **small_gallery(**overrides))
     assert not (tmp_path / "g.bin").exists()
 
@@ -169,11 +166,11 @@ def corrupt(data: bytes, kind: str) -> bytes:
 def test_reader_refuses_broken_files_naming_them(tmp_path, small_file, kind, message):
     broken = tmp_path / f"{kind}.bin"
     broken.write_bytes(corrupt(small_file.read_bytes(), kind))
-    with pytest.raises(GalleryFormatError, match=message) as error:
+    with pytest.raises(GalleryError, match=message) as error:
         read_gallery_bin(broken)
     assert str(error.value).startswith(str(broken))
 
 
 def test_reader_names_a_missing_file(tmp_path):
-    with pytest.raises(GalleryFormatError, match="cannot read"):
+    with pytest.raises(GalleryError, match="cannot read"):
         read_gallery_bin(tmp_path / "missing.bin")

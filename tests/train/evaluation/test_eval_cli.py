@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from edge_runtime import metrics
-from edge_runtime.images import load_model_input
-from edge_runtime.interpreter import EmbeddingModel
-from train.eval_cli import main
+from itemrec.edge_runtime.errors import ExitCode
+from itemrec.edge_runtime.images import load_model_input
+from itemrec.edge_runtime.interpreter import EmbeddingModel
+from itemrec.train.evaluation import metrics
+from itemrec.train.evaluation.cli import main
 
-FIXTURES = Path(__file__).parents[1] / "fixtures"
-SAMPLE_UNSEEN = Path(__file__).parents[2] / "data" / "sample" / "unseen"
+FIXTURES = Path(__file__).parents[2] / "fixtures"
+SAMPLE_UNSEEN = Path(__file__).parents[3] / "data" / "sample" / "unseen"
 
 
 def _run(*args):
@@ -136,7 +137,7 @@ def test_representatives_file_with_several_per_item(unseen_subset, tmp_path):
         (["--data", "{unseen}", "--representatives", "{listing}"], "not a readable image"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(unseen_subset, tmp_path, args, message):
+def test_bad_input_is_one_line_and_exit_3(unseen_subset, tmp_path, args, message):
     listing = tmp_path / "reps.txt"
     listing.write_text("no/such.jpg\n")
     fill = {"tmp": tmp_path, "unseen": unseen_subset, "listing": listing}
@@ -144,7 +145,7 @@ def test_bad_input_is_one_line_and_exit_2(unseen_subset, tmp_path, args, message
     result = CliRunner().invoke(
         main, [str(FIXTURES / "tiny_fp32.tflite"), *args, "--out", str(tmp_path / "o")]
     )
-    assert result.exit_code == 2
+    assert result.exit_code == ExitCode.BAD_INPUT
     assert message in result.output and "Traceback" not in result.output
 
 
@@ -154,7 +155,7 @@ def test_a_file_that_is_not_a_model_is_refused(unseen_subset, tmp_path):
     result = CliRunner().invoke(
         main, [str(bogus), "--data", str(unseen_subset), "--out", str(tmp_path / "o")]
     )
-    assert result.exit_code == 2 and "not a TFLite model" in result.output
+    assert result.exit_code == ExitCode.BAD_MODEL and "not a TFLite model" in result.output
 
 
 def test_pretrained_baseline_beats_chance_on_real_items(unseen_subset, tmp_path):
@@ -172,4 +173,4 @@ def test_unknown_pretrained_backbone_is_refused(unseen_subset, tmp_path):
     result = CliRunner().invoke(
         main, ["pretrained:resnet9", "--data", str(unseen_subset), "--out", str(tmp_path / "o")]
     )
-    assert result.exit_code == 2 and "unknown backbone 'resnet9'" in result.output
+    assert result.exit_code == ExitCode.BAD_INPUT and "unknown backbone 'resnet9'" in result.output

@@ -1,0 +1,45 @@
+"""What the four command-line tools share: one-line errors and the exit-code table.
+
+``ItemrecCommand`` and ``ItemrecGroup`` are click's command classes with one change: an
+:class:`~itemrec.edge_runtime.errors.ItemrecError` raised while the command runs prints
+``<tool>: error: <first line of the message>`` on stderr and exits with the error's code
+(:class:`~itemrec.edge_runtime.errors.ExitCode`). Any other exception is a bug and keeps
+Python's traceback and exit status 1.
+"""
+
+from __future__ import annotations
+
+import click
+
+from itemrec.edge_runtime.errors import ItemrecError
+
+
+def report(ctx: click.Context, error: ItemrecError):
+    """Print ``error`` as one line and exit with its code."""
+    click.echo(f"{ctx.find_root().info_name}: error: {error.one_line()}", err=True)
+    ctx.exit(int(error.exit_code))
+
+
+class ItemrecCommand(click.Command):
+    """A click command whose ``ItemrecError`` becomes one line and the table's exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ItemrecError as error:
+            report(ctx, error)
+
+
+class ItemrecGroup(click.Group):
+    """A click group whose sub-commands are :class:`ItemrecCommand` (errors as above)."""
+
+    command_class = ItemrecCommand
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ItemrecError as error:
+            report(ctx, error)
+
+
+ItemrecGroup.group_class = ItemrecGroup
