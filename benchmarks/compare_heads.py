@@ -1,7 +1,7 @@
 """Rank losses, lambdas, head learning rates and augmentations cheaply: on cached features.
 
     python benchmarks/compare_heads.py --train data/sample/train --unseen data/sample/unseen \\
-        --name sample --image-size 96 --seeds 0 1 2 [--grid losses|lambda|lr|augment]
+        --name sample --image-size 96 --seeds 0,1,2 [--grid losses|lambda|lr|augment]
 
 The backbone (ImageNet EfficientNet-Lite0, frozen) embeds every training image once per
 augmented view and every unseen image once; then, for each recipe of the grid and each
@@ -177,10 +177,11 @@ def label(recipe: dict) -> str:
 @click.option("--image-size", default=96, show_default=True)
 @click.option("--views", default=4, show_default=True, help="Augmented views per image.")
 @click.option("--grid", type=click.Choice(sorted(GRIDS)), default="losses", show_default=True)
-@click.option("--seeds", multiple=True, type=int, default=(0, 1, 2), show_default=True)
+@click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds.")
 @click.option("--base", "base_json", default="{}", help="JSON overrides of the base recipe.")
 def main(train_dir, unseen_dir, name, image_size, views, grid, seeds, base_json):
     base = {**BASE, **json.loads(base_json)}
+    seeds = [int(s) for s in seeds.split(",")]
     started = time.perf_counter()
     features = Features(train_dir, unseen_dir, image_size, views)
     click.echo(f"features in {time.perf_counter() - started:.0f} s", err=True)
@@ -197,7 +198,7 @@ def main(train_dir, unseen_dir, name, image_size, views, grid, seeds, base_json)
     record = {
         "command": f"python benchmarks/compare_heads.py --train {train_dir} --unseen {unseen_dir} "
         f"--name {name} --image-size {image_size} --views {views} --grid {grid} "
-        f"--seeds {' '.join(map(str, seeds))} --base '{base_json}'",
+        f"--seeds {','.join(map(str, seeds))} --base '{base_json}'",
         "base": base,
         "image_size": image_size,
         "views": views,
