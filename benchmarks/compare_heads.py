@@ -61,16 +61,21 @@ GRIDS = {
 class Features:
     """Pooled backbone features of the training views and the unseen images, computed once."""
 
-    def __init__(self, train_dir, unseen_dir, size: int, views: int, batch: int = 32):
+    def __init__(self, train_dir, unseen_dir, unknown_dir, size: int, views: int, batch=32):
         self.train = readable_class_folders(train_dir)
-        self.unseen = readable_class_folders(unseen_dir)
         self.size, self.views, self.batch = size, views, batch
         network = build_model("efficientnet_lite0", size, len(self.train.classes))
         self.pooled = pooled_features_model(network)
-        paths, labels = self.unseen.paths_and_labels
-        self.unseen_features = self._predict(evaluation_dataset(paths, labels, size, batch))
-        self.unseen_labels = np.array([self.unseen.classes[i] for i in labels])
+        self.unseen = self._folder(unseen_dir)
+        self.unknown = self._folder(unknown_dir) if unknown_dir else None
         self._train_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _folder(self, root) -> tuple[np.ndarray, np.ndarray]:
+        """Features and class codes of every image of ``root``."""
+        folders = readable_class_folders(root)
+        paths, labels = folders.paths_and_labels
+        features = self._predict(evaluation_dataset(paths, labels, self.size, self.batch))
+        return features, np.array([folders.classes[i] for i in labels])
 
     def _predict(self, dataset) -> np.ndarray:
         return self.pooled.predict(dataset, verbose=0).astype(np.float32)
@@ -105,8 +110,12 @@ def train_head(features: Features, recipe: dict, seed: int) -> dict:
     epochs = max(1, round(recipe["steps"] / per_epoch))
     history = trainer.fit(data, epochs=epochs, steps_per_epoch=per_epoch, verbose=0).history
     embed = keras.Model(head.input, head.output["embedding"])
-    embeddings = embed.predict(features.unseen_features, verbose=0)
-    folder = EmbeddedFolder([], features.unseen_labels, embeddings, [])
+
+    def embedded(pair):
+        return EmbeddedFolder([], pair[1], embed.predict(pair[0], verbose=0), [])
+
+    folder = embedded(features.unseen)
+    unknown = embedded(features.unknown) if features.unknown is not None else None
     representatives = {
         label: [int(i)]
         for i, label in zip(
@@ -115,12 +124,14 @@ def train_head(features: Features, recipe: dict, seed: int) -> dict:
             strict=True,
         )
     }
-    result = evaluate(folder, representatives, trials=20, seed=seed, redraw_representatives=True)
+    result = evaluate(
+        folder, representatives, trials=20, seed=seed, redraw_representatives=True, unknown=unknown
+    )
     return {
         "rank1": result["seed_protocol"]["mean"][0],
         "rank5": result["seed_protocol"]["mean"][4],
         "mAP": result["mAP"],
-        "eer": result["verification"]["eer"],
+        "eer": result["open_set"]["eer"],
         "final_loss": float(history["loss"][-1]),
     }
 
@@ -152,7 +163,7 @@ def markdown(table: list[dict], title: str) -> str:
     lines = [
         f"# {title}",
         "",
-        "| recipe | seeds | rank-1 | rank-5 | mAP | EER | rank-1 - first row (paired) |",
+        "| recipe | seeds | rank-1 | rank-5 | mAP | open-set EER | rank-1 - first row (paired) |",
         "|---|---|---|---|---|---|---|",
     ]
     for e in table:
@@ -173,17 +184,18 @@ def label(recipe: dict) -> str:
 @click.command()
 @click.option("--train", "train_dir", required=True, type=click.Path(exists=True))
 @click.option("--unseen", "unseen_dir", required=True, type=click.Path(exists=True))
+@click.option("--unknown", "unknown_dir", type=click.Path(exists=True), help="Unenrolled items.")
 @click.option("--name", required=True, help="Names the results (e.g. sample, devdata).")
 @click.option("--image-size", default=96, show_default=True)
 @click.option("--views", default=4, show_default=True, help="Augmented views per image.")
 @click.option("--grid", type=click.Choice(sorted(GRIDS)), default="losses", show_default=True)
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds.")
 @click.option("--base", "base_json", default="{}", help="JSON overrides of the base recipe.")
-def main(train_dir, unseen_dir, name, image_size, views, grid, seeds, base_json):
+def main(train_dir, unseen_dir, unknown_dir, name, image_size, views, grid, seeds, base_json):
     base = {**BASE, **json.loads(base_json)}
     seeds = [int(s) for s in seeds.split(",")]
     started = time.perf_counter()
-    features = Features(train_dir, unseen_dir, image_size, views)
+    features = Features(train_dir, unseen_dir, unknown_dir, image_size, views)
     click.echo(f"features in {time.perf_counter() - started:.0f} s", err=True)
     rows = []
     for change in GRIDS[grid]:
@@ -197,7 +209,8 @@ def main(train_dir, unseen_dir, name, image_size, views, grid, seeds, base_json)
     stem = RESULTS / f"heads-{name}-{grid}"
     record = {
         "command": f"python benchmarks/compare_heads.py --train {train_dir} --unseen {unseen_dir} "
-        f"--name {name} --image-size {image_size} --views {views} --grid {grid} "
+        + (f"--unknown {unknown_dir} " if unknown_dir else "")
+        + f"--name {name} --image-size {image_size} --views {views} --grid {grid} "
         f"--seeds {','.join(map(str, seeds))} --base '{base_json}'",
         "base": base,
         "image_size": image_size,
