@@ -32,6 +32,12 @@ SETS = {
         "unseen": "build/devdata/enrolled",
         "unknown": "build/devdata/unknown",
     },
+    # scripts/build_faces_like.py: 25 classes x 10 grey images, the tiny-data stress case
+    "faceslike": {
+        "train": "build/faceslike/train",
+        "unseen": "build/faceslike/unseen",
+        "unknown": None,
+    },
 }
 #: What the old TrainConfig did beside its numbers: one rate, no warm-up, decay, clipping or
 #: guard, frozen features from plain images, crop + colour jitter only.
