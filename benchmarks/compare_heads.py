@@ -54,6 +54,7 @@ GRIDS = {
     ],
     "lambda": [{"lam": lam} for lam in (1e-3, 3e-3, 1e-2, 3e-2)],
     "lr": [{"lr": lr} for lr in (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)],
+    "steps": [{"steps": steps} for steps in (400, 1600, 3200)],
     "augment": [{"augment": "none"}, *({"augment": a} for a in AUGMENTATIONS), {"augment": "all"}],
 }
 
@@ -63,6 +64,7 @@ class Features:
 
     def __init__(self, train_dir, unseen_dir, unknown_dir, size: int, views: int, batch=32):
         self.train = readable_class_folders(train_dir)
+        self.train_dir, self.unseen_dir, self.unknown_dir = train_dir, unseen_dir, unknown_dir
         self.size, self.views, self.batch = size, views, batch
         network = build_model("efficientnet_lite0", size, len(self.train.classes))
         self.pooled = pooled_features_model(network)
@@ -188,7 +190,7 @@ def label(recipe: dict) -> str:
 @click.option("--name", required=True, help="Names the results (e.g. sample, devdata).")
 @click.option("--image-size", default=96, show_default=True)
 @click.option("--views", default=4, show_default=True, help="Augmented views per image.")
-@click.option("--grid", type=click.Choice(sorted(GRIDS)), default="losses", show_default=True)
+@click.option("--grid", default="losses", show_default=True, help=f"Comma list of {sorted(GRIDS)}.")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds.")
 @click.option("--base", "base_json", default="{}", help="JSON overrides of the base recipe.")
 def main(train_dir, unseen_dir, unknown_dir, name, image_size, views, grid, seeds, base_json):
@@ -197,6 +199,11 @@ def main(train_dir, unseen_dir, unknown_dir, name, image_size, views, grid, seed
     started = time.perf_counter()
     features = Features(train_dir, unseen_dir, unknown_dir, image_size, views)
     click.echo(f"features in {time.perf_counter() - started:.0f} s", err=True)
+    for one_grid in grid.split(","):
+        _run_grid(features, base, one_grid, seeds, started, f"{name}", base_json)
+
+
+def _run_grid(features, base, grid, seeds, started, name, base_json):
     rows = []
     for change in GRIDS[grid]:
         recipe = {**base, **change}
@@ -207,20 +214,22 @@ def main(train_dir, unseen_dir, unknown_dir, name, image_size, views, grid, seed
     table = summarize(rows, ("rank1", "rank5", "mAP", "eer"))
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / f"heads-{name}-{grid}"
+    unknown = features.unknown_dir
     record = {
-        "command": f"python benchmarks/compare_heads.py --train {train_dir} --unseen {unseen_dir} "
-        + (f"--unknown {unknown_dir} " if unknown_dir else "")
-        + f"--name {name} --image-size {image_size} --views {views} --grid {grid} "
+        "command": f"python benchmarks/compare_heads.py --train {features.train_dir} "
+        f"--unseen {features.unseen_dir} "
+        + (f"--unknown {unknown} " if unknown else "")
+        + f"--name {name} --image-size {features.size} --views {features.views} --grid {grid} "
         f"--seeds {','.join(map(str, seeds))} --base '{base_json}'",
         "base": base,
-        "image_size": image_size,
-        "views": views,
+        "image_size": features.size,
+        "views": features.views,
         "seconds": time.perf_counter() - started,
         "rows": rows,
         "table": table,
     }
     stem.with_suffix(".json").write_text(json.dumps(record, indent=1))
-    title = f"Heads on cached features: {name}, {grid}, {image_size} px, {views} views"
+    title = f"Heads on cached features: {name}, {grid}, {features.size} px, {features.views} views"
     stem.with_suffix(".md").write_text(markdown(table, title) + f"\n`{record['command']}`\n")
     click.echo(markdown(table, title))
 

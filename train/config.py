@@ -48,20 +48,20 @@ class TrainConfig:
     # Phase lengths in optimiser steps (a CPU's cost); None epochs: derived from the steps.
     frozen_epochs: int | None = None
     finetune_epochs: int | None = None
-    frozen_steps: int = 400
+    frozen_steps: int = 1600
     finetune_steps: int = 400
     min_epochs: int = 3
     max_epochs: int = 60
     frozen_lr: float = 1e-2  # peak rate of the head, frozen phase
-    finetune_lr: float = 3e-3  # peak rate of the head, fine-tuning
-    backbone_lr_scale: float = 0.1  # the backbone fine-tunes at this times the head's rate
+    finetune_lr: float = 1e-2  # peak rate of the head, fine-tuning
+    backbone_lr_scale: float = 0.3  # the backbone fine-tunes at this times the head's rate
     warmup_fraction: float = 0.1  # of each phase's steps
     clip_norm: float = 5.0  # global gradient norm; 0: no clipping
     collapse_guard: bool = True
     momentum: float = 0.9
     batch_size: int = 32
     augment: bool = True
-    augmentations: str = ",".join(AUGMENTATIONS)
+    augmentations: str = "crop,lighting"
     flip: bool = False
     feature_views: int = 4  # augmented copies of each image behind the cached frozen features
     val_classes: float = 0.1  # a count >= 1 or a fraction of the classes; 0: none
