@@ -48,6 +48,13 @@ threads_option = click.option(
     default=None,
     help="Interpreter threads (default: all cores).",
 )
+augment_option = click.option(
+    "--augment",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Augmented views (tilt, zoom, light, blur, JPEG) added per enrolment photo.",
+)
 roi_option = click.option(
     "--roi",
     type=click.FloatRange(0, 1, min_open=True),
@@ -98,8 +105,9 @@ def gallery():
     type=click.Path(dir_okay=False),
     help="A CSV with header 'code,name' mapping codes to names.",
 )
+@augment_option
 @threads_option
-def gallery_build(model_path, images_dir, db_path, names_csv, threads):
+def gallery_build(model_path, images_dir, db_path, names_csv, augment, threads):
     """Create a gallery from class folders (folder name = item code)."""
     model = EmbeddingModel(model_path, threads=threads)
     names = read_names_csv(names_csv) if names_csv else None
@@ -108,7 +116,7 @@ def gallery_build(model_path, images_dir, db_path, names_csv, threads):
         with click.progressbar(items, label="enrolling", file=sys.stderr) as bar:
             yield from bar
 
-    report = build_gallery(model, images_dir, db_path, names, progress)
+    report = build_gallery(model, images_dir, db_path, names, progress, augment)
     echo_skipped(report)
     click.echo(
         f"{db_path}: {report.items} items, {report.representatives} representatives, "
@@ -302,8 +310,9 @@ def run(model_path, db_path, camera, roi, headless, max_frames, top_k, threshold
 )
 @roi_option
 @click.argument("images", nargs=-1, type=click.Path(dir_okay=False))
+@augment_option
 @threads_option
-def enroll(model_path, db_path, code, name, camera, shots, interval, roi, images, threads):
+def enroll(model_path, db_path, code, name, camera, shots, interval, roi, images, augment, threads):
     """Enrol an item from the camera or from IMAGES, in one transaction."""
     if (camera is None) == (not images):
         raise click.UsageError("give either --camera or IMAGES")
@@ -311,10 +320,10 @@ def enroll(model_path, db_path, code, name, camera, shots, interval, roi, images
     with db:
         if camera is not None:
             report = enroll_camera(
-                db, model, FrameGrabber(camera), code, name, shots, roi, interval
+                db, model, FrameGrabber(camera), code, name, shots, roi, interval, augment=augment
             )
         else:
-            report = enroll_files(db, model, code, name, images)
+            report = enroll_files(db, model, code, name, images, augment=augment)
     echo_skipped(report)
     if not report.items:
         raise InputError(f"no readable image for {code}; nothing enrolled")
