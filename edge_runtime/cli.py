@@ -20,12 +20,13 @@ from itemrec.edge_runtime.enroll import (
     read_names_csv,
 )
 from itemrec.edge_runtime.errors import ImageLoadError, InputError
+from itemrec.edge_runtime.events import DEFAULT_STABLE_FRAMES, EventStream, JsonLinesWriter
 from itemrec.edge_runtime.gallery import Gallery
 from itemrec.edge_runtime.images import load_image
 from itemrec.edge_runtime.interpreter import EmbeddingModel
 from itemrec.edge_runtime.live import (
-    JsonLinesReporter,
     LiveOptions,
+    NoDisplay,
     WindowDisplay,
     gui_available,
     run_live,
@@ -249,7 +250,20 @@ def identify(model_path, db_path, images, top_k, threshold, as_json, threads):
     help="Camera index (0), video file, URL or GStreamer pipeline.",
 )
 @roi_option
-@click.option("--headless", is_flag=True, help="No window: one JSON line per change of item.")
+@click.option("--headless", is_flag=True, help="No window: the JSON event lines only.")
+@click.option(
+    "--stable-frames",
+    type=click.IntRange(min=1),
+    default=DEFAULT_STABLE_FRAMES,
+    show_default=True,
+    help="Consecutive frames that must agree before an item counts as scanned.",
+)
+@click.option(
+    "--min-score",
+    type=float,
+    default=None,
+    help="Least score of a scan, on top of the gallery's threshold (default: the threshold).",
+)
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after N frames.")
 @click.option("--top-k", "-k", default=3, show_default=True, type=click.IntRange(min=1))
 @click.option(
@@ -263,9 +277,23 @@ def identify(model_path, db_path, images, top_k, threshold, as_json, threads):
     help="Reads retried before a silent camera counts as lost (exit 6).",
 )
 @threads_option
-def run(model_path, db_path, camera, roi, headless, max_frames, top_k, threshold, retries, threads):
-    """Recognise items live. Exit 0 when stopped, 5 if the camera cannot be opened,
-    6 if it stops delivering frames."""
+def run(
+    model_path,
+    db_path,
+    camera,
+    roi,
+    headless,
+    stable_frames,
+    min_score,
+    max_frames,
+    top_k,
+    threshold,
+    retries,
+    threads,
+):
+    """Recognise items live; print one JSON line per event (docs/events.md): ready, one
+    scan per confirmed item, camera_lost. Exit 0 when stopped, 5 if the camera cannot be
+    opened, 6 if it stops delivering frames."""
     if not headless and not gui_available():
         raise InputError(
             "this OpenCV has no GUI (or there is no display): use --headless, or install "
@@ -274,10 +302,18 @@ def run(model_path, db_path, camera, roi, headless, max_frames, top_k, threshold
     model, db = open_matching(model_path, db_path, threads)
     lookup = GalleryLookup(db, threshold)
     grabber = FrameGrabber(camera, retries=retries)
-    display = JsonLinesReporter(sys.stdout) if headless else WindowDisplay(roi)
-    options = LiveOptions(roi=roi, top_k=top_k, max_frames=max_frames)
+    display = NoDisplay() if headless else WindowDisplay(roi)
+    options = LiveOptions(
+        roi=roi,
+        top_k=top_k,
+        max_frames=max_frames,
+        stable_frames=stable_frames,
+        min_score=min_score,
+    )
+    events = EventStream()
+    events.subscribe(JsonLinesWriter(sys.stdout))
     with db:
-        run_live(model, lookup, grabber, display, options)
+        run_live(model, lookup, grabber, display, options, events)
 
 
 @main.command()

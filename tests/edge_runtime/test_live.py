@@ -74,7 +74,7 @@ def test_sigterm_stops_the_loop_cleanly(tmp_path, db, reference):
     ]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = json.loads(proc.stdout.readline())  # the loop is running
-    assert first["code"] == "A"
+    assert first["event"] == "ready"
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
