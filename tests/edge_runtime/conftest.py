@@ -32,3 +32,9 @@ def names_csv(tmp_path) -> Path:
     path = tmp_path / "names.csv"
     path.write_text("code,name\nA,Apple juice\nB,Bread\nC,Coffee\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture(autouse=True)
+def private_camera_locks(tmp_path, monkeypatch):
+    """Camera locks in this test's own folder (other test runs on the machine have theirs)."""
+    monkeypatch.setenv("ITEMREC_LOCK_DIR", str(tmp_path))

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from edge_helpers import INT8_MODEL, ITEM_IMAGES, write_video
 
-from itemrec.edge_runtime.camera import FrameGrabber, center_roi, parse_source, roi_box
+from itemrec.edge_runtime.camera import FrameGrabber, center_roi, roi_box
 from itemrec.edge_runtime.cli import main
 from itemrec.edge_runtime.errors import CameraError, ExitCode
 from itemrec.edge_runtime.gallery import Gallery
@@ -27,7 +27,6 @@ def test_roi_box_and_source_parsing():
     np.testing.assert_array_equal(center_roi(frame, 0.5), frame[2:7, 2:7])
     with pytest.raises(ValueError, match=r"\(0, 1\]"):
         roi_box(10, 10, 0)
-    assert parse_source("0") == 0 and parse_source("clip.avi") == "clip.avi"
 
 
 def test_newest_frame_wins_and_an_ended_video_fails_after_retries(tmp_path, reference):
