@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 MVN := mvn -o -B --no-transfer-progress -Dmaven.repo.local=/usr/share/maven-repo -f android_demo/core/pom.xml
 DEMO_OUT ?= demo_out
 
-.PHONY: venv test test-fast test-python test-java demo bench lint sample wheel clean check-edge-install
+.PHONY: venv test test-fast test-python test-java demo bench lint sample wheel clean check-edge-install \
+	check-aarch64
 
 venv: $(STAMP)
 
@@ -49,6 +50,11 @@ wheel: $(STAMP)
 	rm -rf dist build/lib build/bdist.*
 	$(BIN)/python -m pip wheel -q --no-deps -w dist .
 	@ls dist/*.whl
+
+# Each device extra of the wheel resolves to binary wheels for a 64-bit Raspberry Pi
+# (linux aarch64, CPython 3.11 and 3.13): pip --dry-run against the package index (~30 s).
+check-aarch64: wheel
+	$(BIN)/python scripts/check_device_resolution.py "$$(ls dist/itemrec-*.whl)"
 
 # Rebuild data/sample from the npm tarballs (needs npm and the registry).
 sample: $(STAMP)

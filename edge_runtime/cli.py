@@ -29,6 +29,7 @@ from itemrec.edge_runtime.live import (
     NoDisplay,
     WindowDisplay,
     gui_available,
+    no_gui_reason,
     run_live,
 )
 from itemrec.edge_runtime.lookup import GalleryLookup
@@ -313,10 +314,7 @@ def run(
     scan per confirmed item, camera_lost. Exit 0 when stopped, 5 if the camera cannot be
     opened, 6 if it stops delivering frames."""
     if not headless and not gui_available():
-        raise InputError(
-            "this OpenCV has no GUI (or there is no display): use --headless, or install "
-            "opencv-python instead of opencv-python-headless"
-        )
+        raise InputError(no_gui_reason())
     model, db = open_matching(model_path, db_path, threads)
     lookup = GalleryLookup(db, threshold)
     grabber = FrameGrabber(camera, retries=retries, resolution=resolution)

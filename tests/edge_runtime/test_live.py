@@ -91,6 +91,7 @@ def test_cli_exit_codes_and_messages(tmp_path, db):
         main, [*args, "--camera", "0"], env={"DISPLAY": None, "WAYLAND_DISPLAY": None}
     )
     assert result.exit_code == ExitCode.BAD_INPUT and "use --headless" in result.output
+    assert "no GUI (the headless wheel)" in result.output and "edge-gui" in result.output
 
 
 def test_enrol_from_the_camera(tmp_path, db, reference):
