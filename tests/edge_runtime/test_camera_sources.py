@@ -24,9 +24,11 @@ from itemrec.edge_runtime.camera_sources import CameraSpec, gstreamer_available,
 from itemrec.edge_runtime.cli import main
 from itemrec.edge_runtime.errors import CameraError, ExitCode, InputError
 from itemrec.edge_runtime.gallery import Gallery
+from itemrec.edge_runtime.images import load_image
 from itemrec.edge_runtime.interpreter import EmbeddingModel
 
 STANDINS = Path(__file__).resolve().parent / "standins"
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "unseen"
 
 
 def test_parse_camera():
@@ -71,11 +73,23 @@ def run_args(db, *options) -> list[str]:
     return ["run", "--model", str(INT8_MODEL), "--db", str(db), "--headless", *map(str, options)]
 
 
-def test_picamera2_run_recognizes_items_and_emits_debounced_events(
-    tmp_path, db, reference, standin, monkeypatch
+# Three of the bundled sample's items whose tiny-model embeddings are far apart (cosine <= 0.97).
+SAMPLE_ITEMS = ("badger", "black_nib", "admission_tickets")
+
+
+def test_picamera2_run_recognizes_sample_items_and_emits_debounced_events(
+    tmp_path, standin, monkeypatch
 ):
-    images = reference["images"]
-    frames = [images[ITEM_IMAGES["A"]]] * 10 + [images[ITEM_IMAGES["B"]]] * 10
+    model = EmbeddingModel(INT8_MODEL)
+    images = {
+        code: load_image(SAMPLE / code / sorted(os.listdir(SAMPLE / code))[0])
+        for code in SAMPLE_ITEMS
+    }
+    db = tmp_path / "sample.db"
+    with Gallery.create(db, model.spec) as gallery:
+        for code, image in images.items():
+            gallery.enroll(code, code.replace("_", " "), model.embed_many(image[None]))
+    frames = [images["badger"]] * 10 + [images["black_nib"]] * 10
     monkeypatch.setenv("PICAMERA2_STANDIN_VIDEO", str(write_video(tmp_path / "s.avi", frames)))
     monkeypatch.setenv("PICAMERA2_STANDIN_AF", "1")
     options = ("--camera", "picamera2", "--resolution", "320x320", "--roi", 1, "--retries", 0)
@@ -84,7 +98,8 @@ def test_picamera2_run_recognizes_items_and_emits_debounced_events(
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert [e["event"] for e in events] == ["ready", "scan", "scan", "camera_lost"]
     assert events[0]["source"] == "picamera2:0" and events[0]["items"] == 3
-    assert [(e["code"], e["frames"]) for e in events[1:3]] == [("A", 3), ("B", 3)]
+    assert [(e["code"], e["frames"]) for e in events[1:3]] == [("badger", 3), ("black_nib", 3)]
+    assert events[2]["name"] == "black nib"
     assert min(e["score"] for e in events[1:3]) > 0.99  # the right colours: BGR kept as is
     calls = standin()
     assert calls[:5] == [
