@@ -23,10 +23,16 @@ MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 command -v debootstrap >/dev/null || apt-get install -y -q debootstrap >/dev/null
 
 t0=$(date +%s)
+# Never delete through a mount (a /dev bound into the chroot would take the host's with it).
+if grep -q " $ROOT/" /proc/mounts; then
+    echo "something is still mounted under $ROOT: unmount it first" >&2; exit 1
+fi
 rm -rf "$ROOT"
 mkdir -p "$ROOT"
 echo "== debootstrap $SUITE (minbase + systemd, python3-venv)"
-debootstrap --variant=minbase --include=systemd,python3-venv,ca-certificates \
+# In a private mount namespace too: the /proc it mounts inside the chroot goes with it.
+unshare --mount --fork debootstrap --variant=minbase \
+    --include=systemd,python3-venv,ca-certificates \
     "$SUITE" "$ROOT" "$MIRROR" > "$REPO/build/install-chroot.debootstrap.log"
 t1=$(date +%s)
 
@@ -99,5 +105,5 @@ unshare --mount --fork sh -c "
     mount -t proc proc '$ROOT/proc' && mount --rbind /dev '$ROOT/dev' && mount -t tmpfs tmpfs '$ROOT/run' &&
     chroot '$ROOT' /bin/sh /root/itemrec/inside.sh"
 t2=$(date +%s)
-du_mb=$(du -sm "$ROOT" | cut -f1)
+du_mb=$(du -smx "$ROOT" | cut -f1)
 echo "check-install-chroot: passed; debootstrap $((t1 - t0)) s, install and checks $((t2 - t1)) s, chroot ${du_mb} MB"
