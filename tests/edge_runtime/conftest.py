@@ -6,7 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edge_helpers import FIXTURES, ITEM_IMAGES, write_png
+from edge_helpers import FIXTURES, INT8_MODEL, ITEM_IMAGES, write_png
+
+from itemrec.edge_runtime.gallery import Gallery
+from itemrec.edge_runtime.interpreter import EmbeddingModel
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +28,17 @@ def class_folders(tmp_path, reference) -> Path:
         write_png(root / code / "back.png", reference["images"][index], scale=3)
     (root / "B" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
     return root
+
+
+@pytest.fixture
+def db(tmp_path, reference) -> Path:
+    """``g.db``: items A, B, C (one reference image each) embedded by the int8 tiny model."""
+    model = EmbeddingModel(INT8_MODEL)
+    path = tmp_path / "g.db"
+    with Gallery.create(path, model.spec) as gallery:
+        for code, index in ITEM_IMAGES.items():
+            gallery.enroll(code, code.lower(), model.embed_many(reference["images"][[index]]))
+    return path
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from edge_helpers import INT8_MODEL, ITEM_IMAGES, write_video
+from edge_helpers import INT8_MODEL, write_video
 
 from itemrec.edge_runtime import camera_sources
 from itemrec.edge_runtime.camera_sources import CameraSpec, gstreamer_available, parse_camera
@@ -57,16 +57,6 @@ def standin(tmp_path, monkeypatch):
     yield lambda: [json.loads(line) for line in log.read_text().splitlines()]
     for name in ("picamera2", "libcamera"):
         sys.modules.pop(name, None)
-
-
-@pytest.fixture
-def db(tmp_path, reference):
-    model = EmbeddingModel(INT8_MODEL)
-    path = tmp_path / "g.db"
-    with Gallery.create(path, model.spec) as gallery:
-        for code, index in ITEM_IMAGES.items():
-            gallery.enroll(code, code.lower(), model.embed_many(reference["images"][[index]]))
-    return path
 
 
 def run_args(db, *options) -> list[str]:

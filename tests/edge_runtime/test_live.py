@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from edge_helpers import INT8_MODEL, ITEM_IMAGES, write_video
+from edge_helpers import INT8_MODEL, write_video
 
 from itemrec.edge_runtime.camera import FrameGrabber, center_roi, roi_box
 from itemrec.edge_runtime.cli import main
@@ -42,16 +42,6 @@ def test_newest_frame_wins_and_an_ended_video_fails_after_retries(tmp_path, refe
             grabber.latest(timeout=2)
     with pytest.raises(CameraError, match="cannot open camera"):
         FrameGrabber(str(tmp_path / "missing.avi"))
-
-
-@pytest.fixture
-def db(tmp_path, reference):
-    model = EmbeddingModel(INT8_MODEL)
-    path = tmp_path / "g.db"
-    with Gallery.create(path, model.spec) as g:
-        for code, index in ITEM_IMAGES.items():
-            g.enroll(code, code.lower(), model.embed_many(reference["images"][index : index + 1]))
-    return path
 
 
 def test_sigterm_stops_the_loop_cleanly(tmp_path, db, reference):
