@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 MVN := mvn -o -B --no-transfer-progress -Dmaven.repo.local=/usr/share/maven-repo -f android_demo/core/pom.xml
 DEMO_OUT ?= demo_out
 
-.PHONY: venv test test-python test-java demo bench lint sample clean check-edge-install
+.PHONY: venv test test-python test-java check-android demo bench lint sample clean check-edge-install
 
 venv: $(STAMP)
 
@@ -30,6 +30,11 @@ JAVA_SKIPPED := WARNING: mvn not found, the Android core's JUnit suite was SKIPP
 test-java:
 	@if command -v mvn >/dev/null 2>&1; then $(MVN) test; \
 	else printf '\n%s\n\n' "$(JAVA_SKIPPED)" >&2; [ -z "$$CI" ]; fi
+
+# The Android app's Java with javac -Xlint:all -Werror against Debian's API-23 android.jar (downloaded
+# once, 14 MB) and stubs of the AndroidX/CameraX/LiteRT calls; about 10 s. See android_demo/compile-check/.
+check-android:
+	android_demo/compile-check/compile-app.sh
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py --out $(DEMO_OUT)
