@@ -7,10 +7,10 @@ import static org.junit.Assert.assertTrue;
  * How closely the Java resize must agree with cv2.INTER_LINEAR (Python's reference) on one image.
  * OpenCV interpolates uint8 in 11-bit fixed point; {@link ImageGeometry} interpolates in float and
  * rounds half up, so single values differ by one grey level. The share that differs depends on
- * the scale factor, hardly on the content: measured 0 % at integer ratios (640x480 -> 96, 160,
- * 240), 10.8-11.0 % at 640x480 -> 224 on a photo, on noise and on the tiled golden photo, 12.3 % at
- * 260 and 12.8 % at 299 (see android_demo/README.md), 12.0 % on the small noise golden image.
- * Rounding by truncation instead of half up makes 37 % differ at 224, so 15 % still catches it.
+ * the scale factor, hardly on the content. Measured on a 640x480 frame (a photo, Gaussian noise,
+ * the tiled golden photo): 0 % at 96, 160 and 240 (integer ratios), 10.8-11.0 % at 224,
+ * 12.3-12.7 % at 260, 12.5-12.8 % at 299; 12.2 % on the small noise golden image. Rounding by
+ * truncation instead of half up makes 37 % differ at 224, so 15 % still catches it.
  */
 final class ResizeBudget {
     /** Largest |Java - cv2| of any value, in grey levels. */
