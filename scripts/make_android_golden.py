@@ -138,7 +138,7 @@ def device_model(dtype: str, quantization, size) -> EmbeddingModel:
     model = EmbeddingModel.__new__(EmbeddingModel)
     model.path = Path("golden.tflite")
     model.spec = ModelSpec(size[0], size[1], DIM, "golden")
-    model._input_dtype = model._output_dtype = np.dtype(dtype)
+    model._input_dtype = np.dtype(dtype)
     model._input_scale, model._input_zero = quantization
     model._output_scale, model._output_zero = quantization
     return model
