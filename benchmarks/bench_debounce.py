@@ -13,8 +13,10 @@ error rate of the probes; then the real ``Debouncer`` runs over the answers for 
 A visit's *steady answer* is the item most of its frames vote for (what the model can
 know). Per N: visits scanned once with the steady answer, *spurious* scans (any other scan
 during a visit: a flicker's item, or the same item again), visits missed, and the median
-frames from the item's arrival to its scan. The default is the fewest N with no spurious
-scan. Writes ``benchmarks/results/debounce.json`` and ``debounce.md``.
+frames from the item's arrival to its scan. Every spurious scan and every missed item costs
+the staff a correction, so the default is the N with the fewest of both together (on the
+item as enrolled; the fewer frames on a tie). Writes ``benchmarks/results/debounce.json``
+and ``debounce.md``.
 
     nice python benchmarks/bench_debounce.py [--visits 100] [--seed 0]
 """
@@ -120,6 +122,13 @@ def score(visits, stable_frames: int) -> dict:
     }
 
 
+def fewest_errors(rows: list[dict]) -> int:
+    """The stable-frames count with the fewest spurious scans + missed visits."""
+    return min(rows, key=lambda r: (r["spurious_scans"] + r["visits_missed"], r["stable_frames"]))[
+        "stable_frames"
+    ]
+
+
 @click.command()
 @click.option("--visits", default=100, show_default=True)
 @click.option("--seed", default=0, show_default=True)
@@ -135,9 +144,7 @@ def main(visits: int, seed: int):
             shown = {"as enrolled": 0, "other design": -1}
             simulated = {name: answers(model, lookup, visits, seed, i) for name, i in shown.items()}
     runs = {name: [score(sim, n) for n in STABLE_FRAMES] for name, sim in simulated.items()}
-    rows = runs["as enrolled"]
-    clean = [r["stable_frames"] for r in rows if r["spurious_scans"] == 0]
-    best = clean[0] if clean else min(rows, key=lambda r: r["spurious_scans"])["stable_frames"]
+    best = fewest_errors(runs["as enrolled"])
     RESULTS.mkdir(exist_ok=True)
     summary = {"threshold": threshold, "rank1": rank1, "best": best, "runs": runs}
     summary["commands"] = [show(c) for c in commands]
@@ -158,7 +165,10 @@ def main(visits: int, seed: int):
             f"{r['median_latency_frames']} |"
             for r in rows
         ]
-    lines += ["", f"Fewest stable frames without a spurious scan (item as enrolled): **{best}**."]
+    lines += [
+        "",
+        f"Fewest spurious scans + missed visits (item as enrolled): **--stable-frames {best}**.",
+    ]
     (RESULTS / "debounce.md").write_text("\n".join(lines) + "\n")
     click.echo("\n".join(lines))
 

@@ -19,6 +19,7 @@ cores are several times slower; compare the sizes by their ratios.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -130,10 +131,16 @@ def measure(model: Path, threads: int, pinned: bool, video: Path, frames: int) -
 
 
 @click.command()
-@click.option("--frames", default=120, show_default=True, help="Frames timed per row.")
+@click.option("--frames", default=90, show_default=True, help="Frames timed per row.")
+@click.option(
+    "--rounds",
+    default=3,
+    show_default=True,
+    help="Interleaved rounds over all rows; the table gives each figure's median.",
+)
 @click.option("--size", "sizes", multiple=True, type=int, default=(96, 128, 224), show_default=True)
 @click.option("--worker", "worker_args", nargs=3, type=str, default=None, hidden=True)
-def main(frames: int, sizes: tuple[int, ...], worker_args) -> None:
+def main(frames: int, rounds: int, sizes: tuple[int, ...], worker_args) -> None:
     """Time the live loop per model size, 1 thread on one core and 2 threads."""
     if worker_args:
         model, threads, video = worker_args
@@ -142,30 +149,37 @@ def main(frames: int, sizes: tuple[int, ...], worker_args) -> None:
     if shutil.which("taskset") is None:
         raise SystemExit("taskset (util-linux) is needed to pin the process to one core")
     models = lite0_int8_by_size(sizes)
-    rows = []
+    configs = [(size, threads, threads == 1) for size in models for threads in (1, 2)]
+    samples: dict[tuple, list[dict]] = {config: [] for config in configs}
     with tempfile.TemporaryDirectory() as tmp:
         # Long enough for the slowest row: every frame of it at 30 fps, and then some.
         video = make_video(Path(tmp) / "items.avi", 30 * 60)
-        for size, (model, rank1, _) in models.items():
-            for threads, pinned in ((1, True), (2, False)):
-                row = measure(model, threads, pinned, video, frames)
-                rows.append(
-                    {
-                        "input": size,
-                        "threads": threads,
-                        "pinned_to_one_core": pinned,
-                        "rank1": rank1,
-                        **row,
-                    }
-                )
-                click.echo(json.dumps(rows[-1]), err=True)
+        for round_number in range(rounds):  # interleaved: a busy minute hits every row alike
+            for size, threads, pinned in configs:
+                row = measure(models[size][0], threads, pinned, video, frames)
+                samples[(size, threads, pinned)].append(row)
+                click.echo(f"round {round_number + 1}: {size} px, {threads} thr: {row}", err=True)
+    rows = []
+    for (size, threads, pinned), runs in samples.items():
+        medians = {key: float(np.median([run[key] for run in runs])) for key in runs[0]}
+        rows.append(
+            {
+                "input": size,
+                "threads": threads,
+                "pinned_to_one_core": pinned,
+                "rank1": models[size][1],
+                "rounds": runs,
+                **medians,
+            }
+        )
     RESULTS.mkdir(exist_ok=True)
     commands = [show(c) for _, _, cmds in models.values() for c in cmds]
     (RESULTS / "live.json").write_text(json.dumps({"rows": rows, "commands": commands}, indent=2))
     lines = [
         "Live loop (`run_live`, headless) with EfficientNet-Lite0 int8, 640x480 video at 30 fps, "
-        f"{frames} frames timed after {WARM_UP}; gallery of the sample's 100 unseen items. "
-        "x86-64, shared 2-core machine: compare sizes by ratio.",
+        f"{frames} frames timed after {WARM_UP}; gallery of the sample's 100 unseen items; "
+        f"medians of {rounds} interleaved rounds. x86-64, a 2-core machine shared with other "
+        f"jobs (load average {os.getloadavg()[0]:.0f} at the end): compare sizes by ratio.",
         "",
         "| input | threads | CPU | loop frames/s (camera 30) | embed ms/frame | embeds/s "
         "possible | raw invoke ms | rank-1 (unseen, int8) |",
