@@ -15,7 +15,7 @@ venv: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[train,edge,dev]'
+	$(BIN)/python -m pip install -q -e '.[train,edge,edge-serve,edge-wedge,dev]'
 	touch $@
 
 test: test-java test-python
