@@ -11,9 +11,10 @@ import threading
 import time
 from pathlib import Path
 
+import cv2
 import httpx
 import numpy as np
-from edge_helpers import INT8_MODEL, ITEM_IMAGES, write_png, write_video
+from edge_helpers import INT8_MODEL, ITEM_IMAGES, write_png
 
 from itemrec.edge_runtime.gallery import Gallery
 from itemrec.edge_runtime.interpreter import EmbeddingModel
@@ -31,9 +32,24 @@ def make_gallery(path: Path, images: np.ndarray) -> Path:
     return path
 
 
-def camera_video(path: Path, image: np.ndarray, seconds: float) -> Path:
-    """A 30 fps video that shows ``image`` for ``seconds`` (the server's camera)."""
-    return write_video(path, [image] * round(30 * seconds), fps=30)
+FRAME_SIZE = (320, 240)  # width, height of the camera's frames
+ITEM_SIZE = 144  # the item fills the square the model sees of the default --roi 0.6
+
+
+def camera_video(path: Path, image: np.ndarray, seconds: float, fps: int = 10) -> Path:
+    """A 320 x 240 MJPG video showing ``image`` in the middle of a grey shelf for ``seconds``
+    (the server's camera; 10 frames/s keep the file quick to write)."""
+    width, height = FRAME_SIZE
+    frame = np.full((height, width, 3), 90, np.uint8)
+    top, left = (height - ITEM_SIZE) // 2, (width - ITEM_SIZE) // 2
+    item = cv2.resize(image, (ITEM_SIZE, ITEM_SIZE), interpolation=cv2.INTER_NEAREST)
+    frame[top : top + ITEM_SIZE, left : left + ITEM_SIZE] = cv2.cvtColor(item, cv2.COLOR_RGB2BGR)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, FRAME_SIZE)
+    assert writer.isOpened()
+    for _ in range(round(fps * seconds)):
+        writer.write(frame)
+    writer.release()
+    return path
 
 
 def photo(path: Path, image: np.ndarray) -> Path:
@@ -47,7 +63,7 @@ class Server:
         command = [sys.executable, "-m", "itemrec.edge_runtime.cli", "serve"]
         command += ["--model", str(INT8_MODEL), "--db", str(db), "--port", "0"]
         if camera is not None:
-            command += ["--camera", str(camera), "--roi", "1"]
+            command += ["--camera", str(camera)]
         command += [str(arg) for arg in extra]
         self.token = token
         self.process = subprocess.Popen(

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from edge_helpers import INT8_MODEL, ITEM_IMAGES, UNKNOWN_IMAGE
-from serve_helpers import NAMES, Server, camera_video, make_gallery, photo
+from serve_helpers import FRAME_SIZE, NAMES, Server, camera_video, make_gallery, photo
 
 from itemrec.edge_runtime.camera import roi_box
 from itemrec.edge_runtime.cli import main
@@ -36,7 +36,7 @@ def files(tmp_path_factory, reference):
         "root": root,
         "db": make_gallery(root / "gallery.db", images),
         # Item A in front of the camera for longer than this module runs.
-        "video": camera_video(root / "a.avi", images[ITEM_IMAGES["A"]], seconds=120),
+        "video": camera_video(root / "a.avi", images[ITEM_IMAGES["A"]], seconds=90),
         **{code: photo(root / f"{code}.png", images[i]) for code, i in ITEM_IMAGES.items()},
         "D": photo(root / "D.png", images[3]),
         "unknown": photo(root / "unknown.png", images[UNKNOWN_IMAGE]),
@@ -97,18 +97,21 @@ def test_camera_scans_reach_current_events_and_healthz(server, http):
     health = http.get("/healthz").json()
     assert health["status"] == "ok" and health["camera"]["state"] == "running"
     assert health["gallery"]["items"] == 3 and len(health["model"]["fingerprint"]) == 64
-    assert 5 < health["fps"] < 100  # the video plays at 30 frames/s
+    assert 3 < health["fps"] < 30  # the video plays at 10 frames/s
 
 
 def test_snapshot_and_stream_show_the_aiming_square(http):
     response = http.get("/v1/snapshot.jpg")
     assert response.headers["content-type"] == "image/jpeg"
     frame = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
-    assert frame.shape == (64, 64, 3)
-    # --roi 1 on the server: the square is the frame's border, drawn green (item known).
-    top, left, height, width = roi_box(64, 64, 1.0)
-    edge = frame[top, left + width // 2].astype(int)
-    assert abs(edge[1] - 200) < 40 and edge[0] < 60 and edge[2] < 60, edge
+    assert frame.shape == (FRAME_SIZE[1], FRAME_SIZE[0], 3)
+    # The square the model sees (--roi 0.6) is drawn green: the item is known.
+    top, left, height, width = roi_box(frame.shape[0], frame.shape[1], 0.6)
+    for y, x in ((top, left + width // 2), (top + height // 2, left), (top + height - 1, left + 9)):
+        blue, green, red = frame[y, x].astype(int)
+        assert abs(green - 200) < 40 and blue < 60 and red < 60, (y, x, frame[y, x])
+    outside = frame[top - 6, left + width // 2].astype(int)
+    assert abs(outside - 90).max() < 20  # the grey shelf
     with http.stream("GET", "/v1/stream.mjpg") as stream:
         assert stream.headers["content-type"].startswith("multipart/x-mixed-replace")
         head = b""
@@ -118,7 +121,7 @@ def test_snapshot_and_stream_show_the_aiming_square(http):
                 break
     assert head.startswith(b"--frame\r\nContent-Type: image/jpeg\r\n")
     jpeg = head[head.index(b"\xff\xd8") : head.index(b"\xff\xd9") + 2]
-    assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (64, 64, 3)
+    assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == frame.shape
 
 
 def test_enrol_identify_delete_without_restart(http, files):
@@ -145,7 +148,7 @@ def test_a_change_by_another_process_counts_at_once(http, files, server):
     assert http.post("/v1/identify", files=upload(files["unknown"])).json()["code"] == "E"
     assert http.delete("/v1/items/E").status_code == 204
     health = http.get("/healthz").json()  # the camera loop never stopped
-    assert health["camera"]["state"] == "running" and health["fps"] > 5
+    assert health["camera"]["state"] == "running" and health["fps"] > 3
     assert not any(e["event"] == "camera_lost" for e in server.events()[scans_before:])
 
 

@@ -133,6 +133,7 @@ async function deleteItem(code) {
   try {
     await api(`/v1/items/${encodeURIComponent(code)}`, { method: "DELETE" });
     await loadItems();
+    refreshHealth();
   } catch (error) {
     alert(error.message);
   }
@@ -190,6 +191,7 @@ async function enroll(fromCamera) {
     $("enroll-code").value = "";
     $("enroll-name").value = "";
     await loadItems();
+    refreshHealth();
   } catch (error) {
     show(message, error.message, false);
   }
