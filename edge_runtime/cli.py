@@ -31,6 +31,7 @@ from itemrec.edge_runtime.live import (
     NoDisplay,
     WindowDisplay,
     gui_available,
+    no_gui_reason,
     run_live,
 )
 from itemrec.edge_runtime.lookup import GalleryLookup
@@ -51,6 +52,26 @@ threads_option = click.option(
     type=click.IntRange(min=1),
     default=None,
     help="Interpreter threads (default: all cores).",
+)
+CAMERA_HELP = (
+    "auto (Picamera2, else the first V4L2 camera), picamera2[:N] (the Camera Module), "
+    "0 or /dev/videoN (USB), gst:PIPELINE, or a video file or URL."
+)
+
+
+def parse_resolution(ctx, param, value: str) -> tuple[int, int]:
+    width, _, height = value.lower().partition("x")
+    if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+        raise click.BadParameter(f"{value!r} is not WIDTHxHEIGHT, e.g. 640x480")
+    return int(width), int(height)
+
+
+resolution_option = click.option(
+    "--resolution",
+    default="640x480",
+    show_default=True,
+    callback=parse_resolution,
+    help="Camera frame size WIDTHxHEIGHT (Picamera2 and V4L2 cameras).",
 )
 roi_option = click.option(
     "--roi",
@@ -269,11 +290,8 @@ def identify(model_path, db_path, images, top_k, threshold, as_json, threads):
 @main.command()
 @model_option
 @db_option
-@click.option(
-    "--camera",
-    required=True,
-    help="Camera index (0), video file, URL or GStreamer pipeline.",
-)
+@click.option("--camera", default="auto", show_default=True, help=CAMERA_HELP)
+@resolution_option
 @roi_option
 @click.option("--headless", is_flag=True, help="No window: the JSON event lines only.")
 @stable_frames_option
@@ -290,6 +308,7 @@ def run(
     model_path,
     db_path,
     camera,
+    resolution,
     roi,
     headless,
     stable_frames,
@@ -305,13 +324,10 @@ def run(
     scan per confirmed item, camera_lost. Exit 0 when stopped, 5 if the camera cannot be
     opened, 6 if it stops delivering frames."""
     if not headless and not gui_available():
-        raise InputError(
-            "this OpenCV has no GUI (or there is no display): use --headless, or install "
-            "opencv-python instead of opencv-python-headless"
-        )
+        raise InputError(no_gui_reason())
     model, db = open_matching(model_path, db_path, threads)
     lookup = GalleryLookup(db, threshold)
-    grabber = FrameGrabber(camera, retries=retries)
+    grabber = FrameGrabber(camera, retries=retries, resolution=resolution)
     display = NoDisplay() if headless else WindowDisplay(roi)
     options = LiveOptions(
         roi=roi,
@@ -439,7 +455,8 @@ def read_token(path) -> str:
 @db_option
 @click.option("--code", required=True, help="Item code.")
 @click.option("--name", default=None, help="Item name.")
-@click.option("--camera", default=None, help="Take the pictures with this camera.")
+@click.option("--camera", default=None, help="Take the pictures with this camera: " + CAMERA_HELP)
+@resolution_option
 @click.option(
     "--shots",
     default=5,
@@ -457,7 +474,9 @@ def read_token(path) -> str:
 @roi_option
 @click.argument("images", nargs=-1, type=click.Path(dir_okay=False))
 @threads_option
-def enroll(model_path, db_path, code, name, camera, shots, interval, roi, images, threads):
+def enroll(
+    model_path, db_path, code, name, camera, resolution, shots, interval, roi, images, threads
+):
     """Enrol an item from the camera or from IMAGES, in one transaction."""
     if (camera is None) == (not images):
         raise click.UsageError("give either --camera or IMAGES")
@@ -465,7 +484,14 @@ def enroll(model_path, db_path, code, name, camera, shots, interval, roi, images
     with db:
         if camera is not None:
             report = enroll_camera(
-                db, model, FrameGrabber(camera), code, name, shots, roi, interval
+                db,
+                model,
+                FrameGrabber(camera, resolution=resolution),
+                code,
+                name,
+                shots,
+                roi,
+                interval,
             )
         else:
             report = enroll_files(db, model, code, name, images)

@@ -10,6 +10,7 @@ same function in a thread with its own ``EventStream`` subscriber and ``stop`` e
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import signal
 import sys
@@ -45,16 +46,46 @@ class LiveOptions:
     min_score: float | None = None  # a scan's least score (None: the gallery's threshold)
 
 
-def gui_available() -> bool:
-    """True when OpenCV was built with a GUI backend and a display is there to show it on."""
+def opencv_has_gui() -> bool:
+    """True when this OpenCV was built with a GUI backend (not the headless wheel)."""
     gui = next(
         (line for line in cv2.getBuildInformation().splitlines() if line.strip().startswith("GUI")),
         "",
     )
-    if not gui or gui.split(":", 1)[-1].strip().upper() in ("", "NONE"):
-        return False
+    return bool(gui) and gui.split(":", 1)[-1].strip().upper() not in ("", "NONE")
+
+
+def has_display() -> bool:
     has_display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     return sys.platform != "linux" or bool(has_display)
+
+
+def gui_available() -> bool:
+    """True when OpenCV was built with a GUI backend and a display is there to show it on."""
+    return opencv_has_gui() and has_display()
+
+
+def no_gui_reason() -> str:
+    """Why there can be no window, and what to do (for the one-line error)."""
+    installed = set()
+    for dist in ("opencv-python", "opencv-python-headless"):
+        try:
+            importlib.metadata.version(dist)
+            installed.add(dist)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    if len(installed) == 2:
+        return (
+            "opencv-python and opencv-python-headless are both installed and overwrite each "
+            "other's cv2: use --headless, or pip uninstall -y opencv-python "
+            "opencv-python-headless and reinstall with the edge-gui extra (docs/raspberry-pi.md)"
+        )
+    if not opencv_has_gui():
+        return (
+            "this OpenCV has no GUI (the headless wheel): use --headless, or pip uninstall -y "
+            "opencv-python-headless and reinstall with the edge-gui extra (docs/raspberry-pi.md)"
+        )
+    return "there is no display (DISPLAY and WAYLAND_DISPLAY are unset): use --headless"
 
 
 class FpsMeter:
