@@ -348,10 +348,9 @@ def run(
 @model_option
 @db_option
 @click.option(
-    "--camera",
-    default=None,
-    help="Camera index (0), video file, URL or GStreamer pipeline (none: photos only).",
+    "--camera", default=None, help=CAMERA_HELP + " Without it, the API answers photos only."
 )
+@resolution_option
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -392,6 +391,7 @@ def serve(
     model_path,
     db_path,
     camera,
+    resolution,
     host,
     port,
     token,
@@ -429,6 +429,7 @@ def serve(
         port=port,
         token=token,
         camera=camera,
+        resolution=resolution,
         retries=retries,
         threads=threads,
         type_codes=type_codes,

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from itemrec.edge_runtime.camera import FrameGrabber, center_roi
+from itemrec.edge_runtime.camera_sources import DEFAULT_RESOLUTION
 from itemrec.edge_runtime.errors import CameraError, CameraLostError
 from itemrec.edge_runtime.events import EventStream
 from itemrec.edge_runtime.live import LiveOptions, draw_overlay, run_live
@@ -49,13 +50,15 @@ class LiveCamera:
         events: EventStream,
         options: LiveOptions,
         retries: int = 5,
+        resolution: tuple[int, int] = DEFAULT_RESOLUTION,
         reopen_seconds: float = 2.0,
         on_crash: Callable[[BaseException], None] = lambda error: None,
     ):
-        self.source, self.options = source, options
-        self.retries, self.reopen_seconds = retries, reopen_seconds
+        self.options, self.retries, self.resolution = options, retries, resolution
+        self.reopen_seconds = reopen_seconds
         self._recognizer, self._events, self._on_crash = recognizer, events, on_crash
-        self._grabber: FrameGrabber | None = FrameGrabber(source, retries=retries)
+        self._grabber: FrameGrabber | None = self._open(source)
+        self.source = self._grabber.source  # "auto" resolved to the camera it found
         self.state, self.error = "starting", None
         self._newest: LiveFrame | None = None
         self._frames = 0
@@ -107,11 +110,14 @@ class LiveCamera:
         else:
             self.state = "stopped"
 
+    def _open(self, source: str) -> FrameGrabber:
+        return FrameGrabber(source, retries=self.retries, resolution=self.resolution)
+
     def _reopen(self) -> FrameGrabber | None:
         """A new grabber once the source opens again; None when stopped meanwhile."""
         while not self._stop.wait(self.reopen_seconds):
             try:
-                return FrameGrabber(self.source, retries=self.retries)
+                return self._open(self.source)
             except CameraError as error:
                 self.error = error.one_line()
         return None

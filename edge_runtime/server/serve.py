@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from itemrec.edge_runtime.camera_sources import DEFAULT_RESOLUTION
 from itemrec.edge_runtime.errors import InputError
 from itemrec.edge_runtime.events import EventStream, JsonLinesWriter
 from itemrec.edge_runtime.live import LiveOptions
@@ -35,6 +36,7 @@ class ServeOptions:
     port: int = 8080
     token: str | None = None
     camera: str | None = None
+    resolution: tuple[int, int] = DEFAULT_RESOLUTION
     retries: int = 5
     threads: int | None = None
     type_codes: bool = False
@@ -91,7 +93,13 @@ def serve(model_path, db_path, options: ServeOptions, live: LiveOptions) -> None
         camera = None
         if options.camera is not None:
             camera = LiveCamera(
-                options.camera, recognizer, events, live, options.retries, on_crash=crash
+                options.camera,
+                recognizer,
+                events,
+                live,
+                options.retries,
+                options.resolution,
+                on_crash=crash,
             )
             closing.append(camera.stop)
         app = create_app(
