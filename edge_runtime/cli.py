@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from contextlib import ExitStack
+from contextlib import nullcontext
 
 import click
 
@@ -325,6 +325,11 @@ def run(
     opened, 6 if it stops delivering frames."""
     if not headless and not gui_available():
         raise InputError(no_gui_reason())
+    events = EventStream()
+    events.subscribe(JsonLinesWriter(sys.stdout))
+    wedge = KeyboardWedge() if type_codes else None  # before the camera: it may refuse
+    if wedge is not None:
+        events.subscribe(types_scans(wedge))
     model, db = open_matching(model_path, db_path, threads)
     lookup = GalleryLookup(db, threshold)
     grabber = FrameGrabber(camera, retries=retries, resolution=resolution)
@@ -336,11 +341,7 @@ def run(
         stable_frames=stable_frames,
         min_score=min_score,
     )
-    events = EventStream()
-    events.subscribe(JsonLinesWriter(sys.stdout))
-    with db, ExitStack() as stack:
-        if type_codes:
-            events.subscribe(types_scans(stack.enter_context(KeyboardWedge())))
+    with db, wedge or nullcontext():
         run_live(model, lookup, grabber, display, options, events)
 
 

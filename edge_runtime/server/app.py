@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 from fastapi import FastAPI, File, Form, Header, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -61,7 +62,7 @@ def status_of(error: ItemrecError) -> int:
     return 500
 
 
-def decode_upload(upload: UploadFile) -> object:
+def decode_upload(upload: UploadFile) -> np.ndarray:
     """The uploaded image as RGB; ``ImageLoadError`` names the upload, not ``<bytes>``."""
     data = upload.file.read()
     try:
@@ -256,8 +257,9 @@ def create_app(
         if bool(photos) == from_camera:
             raise InputError("send photos or from_camera=true, not both and not neither")
         if from_camera:
-            images = need_camera().shots(shots, interval)
-            sources = [f"camera:{need_camera().source}"] * len(images)
+            live = need_camera()
+            images = live.shots(shots, interval)
+            sources = [f"camera:{live.source}"] * len(images)
         else:
             images = [decode_upload(photo) for photo in photos]
             sources = [f"upload:{photo.filename or 'photo'}" for photo in photos]

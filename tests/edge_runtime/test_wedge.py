@@ -110,3 +110,20 @@ def test_real_uinput_types_scanned_codes_and_enter():
 def test_without_uinput_the_wedge_says_what_to_do(tmp_path):
     with pytest.raises(InputError, match=r"cannot create a keyboard with .*docs/serving.md"):
         KeyboardWedge(devnode=str(tmp_path / "uinput"))
+
+
+@pytest.mark.skipif(uinput_missing() is None, reason="/dev/uinput is usable here")
+def test_run_with_type_codes_stops_at_start_without_uinput(tmp_path, reference):
+    from click.testing import CliRunner
+    from edge_helpers import INT8_MODEL, write_video
+    from serve_helpers import make_gallery
+
+    from itemrec.edge_runtime.cli import main
+    from itemrec.edge_runtime.errors import ExitCode
+
+    db = make_gallery(tmp_path / "g.db", reference["images"])
+    video = write_video(tmp_path / "a.avi", [reference["images"][0]] * 30)
+    args = ["run", "--model", INT8_MODEL, "--db", db, "--camera", video, "--headless"]
+    result = CliRunner().invoke(main, [str(a) for a in [*args, "--type-codes"]])
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert "cannot create a keyboard with /dev/uinput" in result.output
