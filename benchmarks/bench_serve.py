@@ -21,6 +21,7 @@ Writes ``benchmarks/results/serve.json`` and ``serve.md``.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -225,6 +226,7 @@ def main(seconds, clients, max_requests, threads):
     command = [BIN / "itemrec-edge", "serve", "--model", model, "--db", run_db]
     command += ["--camera", video, "--port", 0] + (["--threads", threads] if threads else [])
     click.echo("$ " + show(command), err=True)
+    load_average = os.getloadavg()[0]  # this machine is shared: say how busy it was
     server = Server(command)
     tally = Tally()
     try:
@@ -260,7 +262,8 @@ def main(seconds, clients, max_requests, threads):
         exit_code = server.stop()
     identify = tally.latencies["identify"]
     result = {
-        "command": "python benchmarks/bench_serve.py " + " ".join(sys.argv[1:]),
+        "command": " ".join(["python benchmarks/bench_serve.py", *sys.argv[1:]]),
+        "load_average_1min": round(load_average, 1),
         "server": show(command),
         "seconds": round(elapsed, 1),
         "identify_clients": clients,
@@ -296,7 +299,8 @@ def markdown(r: dict) -> str:
         f"`{r['command']}` on 127.0.0.1: `{r['server']}`\n\n"
         f"{r['identify_clients']} clients identifying and {r['churn_clients']} enrolling and "
         f"deleting for {r['seconds']} s, one watching the live view; gallery of "
-        f"{r['gallery_items']:,} items (int8 EfficientNet-Lite0, 224 px).\n\n"
+        f"{r['gallery_items']:,} items (int8 EfficientNet-Lite0, 224 px); 1-minute load "
+        f"average {r['load_average_1min']} on this machine's 2 cores before the run.\n\n"
         "| requests | count | per s | p50 ms | p95 ms | p99 ms | max ms |\n"
         "|---|---|---|---|---|---|---|\n"
         f"| identify | {i['count']} | {i['requests_per_s']} | {i.get('p50_ms')} | "
