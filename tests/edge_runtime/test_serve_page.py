@@ -67,8 +67,8 @@ def test_the_page_scans_enrols_and_lists(browser, tmp_path, reference):
         browser.get(server.url + "/")
         # The camera shows item A: the page shows its name large, and the scan below.
         wait.until(lambda d: text_of(d, "current-name") == "Apple juice")
+        wait.until(lambda d: "A · Apple juice" in text_of(d, "scans"))
         assert text_of(browser, "current-code") == "A"
-        assert "Apple juice" in text_of(browser, "scans")
         rows = browser.find_elements(By.CSS_SELECTOR, "#items tr")
         assert [row.get_attribute("data-code") for row in rows] == ["A", "B", "C"]
 
@@ -90,7 +90,7 @@ def test_the_page_scans_enrols_and_lists(browser, tmp_path, reference):
 
         # The live view is playing (the MJPEG stream decoded into the <img>).
         wait.until(lambda d: d.execute_script("return $('live').naturalWidth") == 320)
-        assert "camera running" in text_of(browser, "health")
+        wait.until(lambda d: "camera running" in text_of(d, "health"))
         browser.execute_script("window.scrollTo(0, 0)")
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         assert browser.save_screenshot(str(SCREENSHOT))

@@ -201,8 +201,9 @@ async function enroll(fromCamera) {
 async function start() {
   const health = await refreshHealth();
   try {
-    showCurrent(await api("/v1/current"));
-    for (const scan of await api("/v1/scans")) addScan(scan, true);
+    const [current, scans] = await Promise.all([api("/v1/current"), api("/v1/scans")]);
+    showCurrent(current);
+    for (const scan of scans) addScan(scan, true);
     await loadItems();
   } catch (error) {
     $("health").textContent = error.message;
