@@ -115,12 +115,12 @@ def lite0_int8_by_size(sizes) -> dict[int, tuple[Path, float, list[list]]]:
         for s, (_, cmds) in commands.items()
         if not RunDir(SIZED / f"lite0_{s}").embedder.exists()
     }
-    if any(run_batch(missing_runs, SIZED / "logs").values()):
+    if missing_runs and any(run_batch(missing_runs, SIZED / "logs").values()):
         raise SystemExit("itemrec-train failed (build/bench_live/logs)")
     missing_models = {
         f"convert_{s}": cmds[1] for s, (model, cmds) in commands.items() if not model.exists()
     }
-    if any(run_batch(missing_models, SIZED / "logs").values()):
+    if missing_models and any(run_batch(missing_models, SIZED / "logs").values()):
         raise SystemExit("itemrec-convert failed (build/bench_live/logs)")
     out = {}
     for size, (model, cmds) in commands.items():

@@ -29,11 +29,20 @@ if grep -q " $ROOT/" /proc/mounts; then
 fi
 rm -rf "$ROOT"
 mkdir -p "$ROOT"
-echo "== debootstrap $SUITE (minbase + systemd, python3-venv)"
-# In a private mount namespace too: the /proc it mounts inside the chroot goes with it.
-unshare --mount --fork debootstrap --variant=minbase \
-    --include=systemd,python3-venv,ca-certificates \
-    "$SUITE" "$ROOT" "$MIRROR" > "$REPO/build/install-chroot.debootstrap.log"
+# A fresh bootstrap is kept as a tarball: later runs start from a copy of it
+# (REBOOTSTRAP=1 makes a new one).
+BASE="$REPO/build/install-chroot.base.tar"
+if [ -f "$BASE" ] && [ "${REBOOTSTRAP:-0}" != 1 ]; then
+    echo "== fresh $SUITE from $BASE"
+    tar -C "$ROOT" -xf "$BASE"
+else
+    echo "== debootstrap $SUITE (minbase + systemd, python3-venv)"
+    # In a private mount namespace: the /proc it mounts inside the chroot goes with it.
+    unshare --mount --fork debootstrap --variant=minbase \
+        --include=systemd,python3-venv,ca-certificates \
+        "$SUITE" "$ROOT" "$MIRROR" > "$REPO/build/install-chroot.debootstrap.log"
+    tar -C "$ROOT" -cf "$BASE" .
+fi
 t1=$(date +%s)
 
 # What the device would have been given: the wheel, deploy/, a model and a gallery.
@@ -59,12 +68,12 @@ EOF
 "$REPO/.venv/bin/itemrec-edge" gallery build --model "$work/model.tflite" \
     --images "$work/shelf" --db "$work/gallery.db" > /dev/null
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
-# This machine's TLS bundle (the package index may sit behind its proxy).
-cp /etc/ssl/certs/ca-certificates.crt "$ROOT/root/itemrec/host-ca.crt"
+# This machine's trust store (the package index may sit behind a proxy with its own CA).
+cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
 
 cat > "$work/inside.sh" <<'EOF'
 set -eu
-export PIP_CERT=/root/itemrec/host-ca.crt PIP_DISABLE_PIP_VERSION_CHECK=1
+export PIP_DISABLE_PIP_VERSION_CHECK=1
 cd /root/itemrec
 wheel=$(ls itemrec-*.whl)
 check() { if eval "$2"; then echo "ok: $1"; else echo "FAILED: $1"; exit 1; fi; }
@@ -106,4 +115,4 @@ unshare --mount --fork sh -c "
     chroot '$ROOT' /bin/sh /root/itemrec/inside.sh"
 t2=$(date +%s)
 du_mb=$(du -smx "$ROOT" | cut -f1)
-echo "check-install-chroot: passed; debootstrap $((t1 - t0)) s, install and checks $((t2 - t1)) s, chroot ${du_mb} MB"
+echo "check-install-chroot: passed; bootstrap $((t1 - t0)) s, install and checks $((t2 - t1)) s, chroot ${du_mb} MB"
