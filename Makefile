@@ -16,7 +16,7 @@ venv: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[train,edge,dev]'
+	$(BIN)/python -m pip install -q -e '.[train,edge,edge-serve,edge-wedge,dev]'
 	touch $@
 
 test: test-java test-python
@@ -93,7 +93,8 @@ clean:
 
 # The device install from the wheel: only the `edge` extra, in a fresh venv. The runtime must
 # import and run without TensorFlow; nothing outside `itemrec.` is importable (a user's own
-# train.py stays theirs); the four commands start.
+# train.py stays theirs); the four commands start. Then the `edge-serve` extra: the server
+# imports, still without TensorFlow, and the page is in the wheel.
 EDGE_VENV ?= .venv-edge
 check-edge-install: wheel
 	rm -rf $(EDGE_VENV) && $(PYTHON) -m venv $(EDGE_VENV)
@@ -105,3 +106,9 @@ check-edge-install: wheel
 	print('edge-only install OK; tensorflow installed:', u.find_spec('tensorflow') is not None)"
 	for tool in itemrec-edge itemrec-train itemrec-eval itemrec-convert; do \
 		$(EDGE_VENV)/bin/$$tool --help >/dev/null || exit 1; done
+	$(EDGE_VENV)/bin/itemrec-edge serve --help >/dev/null
+	$(EDGE_VENV)/bin/python -m pip install -q "$$(ls dist/itemrec-*.whl)[edge,edge-serve]"
+	cd / && $(abspath $(EDGE_VENV))/bin/python -c "import sys, itemrec.edge_runtime.server.serve \
+	as s, importlib.resources as r; assert 'tensorflow' not in sys.modules; \
+	page = r.files('itemrec.edge_runtime.server') / 'static' / 'index.html'; \
+	assert page.is_file(), 'the page is not in the wheel'; print('edge-serve install OK')"

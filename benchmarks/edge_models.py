@@ -70,6 +70,13 @@ def _converted(backbone: str, size: int) -> list[Path]:
     return list(models.values())
 
 
+def lite0_int8_224() -> Path:
+    """int8 EfficientNet-Lite0 at 224 px, the size a Pi runs (untrained, as above: memory and
+    speed do not depend on the weights)."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    return _converted("efficientnet_lite0", 224)[1]
+
+
 def standard_models() -> list[Path]:
     """fp32 and int8 .tflite files of EfficientNet-Lite0 and InceptionV3 (299 px)."""
     WORK.mkdir(parents=True, exist_ok=True)

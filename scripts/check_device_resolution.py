@@ -61,6 +61,9 @@ CASES = [
     Case("edge-gui", "3.13", "opencv-python", 2),
     Case("edge-system", "3.11", None, None, SYSTEM_NUMPY["3.11"]),
     Case("edge-system", "3.13", None, None, SYSTEM_NUMPY["3.13"]),
+    # `itemrec-edge serve` on top (FastAPI, uvicorn: pure Python but pydantic-core).
+    Case("edge,edge-serve", "3.11", "opencv-python-headless", 2),
+    Case("edge,edge-serve", "3.13", "opencv-python-headless", 2),
     # tflite-runtime 2.14 has wheels up to CPython 3.11 only: no 3.13 case.
     Case("edge-legacy", "3.11", "opencv-python-headless", 1),
 ]
@@ -140,6 +143,7 @@ def check(wheel: Path, case: Case) -> tuple[Case, str, list[str]]:
     except RuntimeError as error:
         return case, note, [f"does not resolve: {error}"]
     shown = ("ai-edge-litert", "tflite-runtime", *sorted(OPENCV), "numpy", "ml-dtypes")
+    shown += ("fastapi", "pydantic-core", "uvicorn")
     if case.system_numpy:  # pip keeps the system's numpy: show that one
         shown = tuple(n for n in shown if n != "numpy")
         note = f", system numpy {case.system_numpy}" + note
