@@ -18,15 +18,18 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SAMPLE_TRAIN = ROOT / "data" / "sample" / "train"
 SAMPLE_UNSEEN = ROOT / "data" / "sample" / "unseen"
+DEVDATA = ROOT / "build" / "devdata"  # `make devdata`
 LOG_TAIL_LINES = 15
 
 
-def train_command(run_dir: Path, backbone: str, size: int, *options) -> list:
-    """``itemrec-train`` of ``backbone`` at ``size`` px on the bundled sample's training items."""
+def train_command(
+    run_dir: Path, backbone: str, size: int, *options, data: Path = SAMPLE_TRAIN
+) -> list:
+    """``itemrec-train`` of ``backbone`` at ``size`` px on ``data`` (default: the sample)."""
     return [
         "itemrec-train",
         "--data",
-        SAMPLE_TRAIN,
+        data,
         "--out",
         run_dir,
         "--backbone",
