@@ -139,7 +139,8 @@ def table(rows: list[dict], reference: str) -> list[str]:
 @click.option("--recipes", "-r", multiple=True, type=click.Choice(sorted(RECIPES)), required=True)
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds.")
 @click.option("--reference", default="new", show_default=True, help="Recipe of the paired diff.")
-def main(set_name, recipes, seeds, reference):
+@click.option("--table-only", is_flag=True, help="Only collect what has run into the table.")
+def main(set_name, recipes, seeds, reference, table_only):
     seeds = [int(s) for s in seeds.split(",")]
     out = ROOT / "build" / "compare" / set_name
     commands = {}
@@ -149,7 +150,7 @@ def main(set_name, recipes, seeds, reference):
             if not (out / f"{recipe}-s{seed}" / "eval" / "cmc.json").is_file():
                 commands.update({name: c for name, c in steps.items() if not _done(name, c)})
     # One at a time: each chain (train, convert, eval) runs in order, and training uses both cores.
-    codes = run_batch(commands, out / "logs", jobs=1) if commands else {}
+    codes = run_batch(commands, out / "logs", jobs=1) if commands and not table_only else {}
     rows = [r for recipe in RECIPES for seed in seeds for r in collect(set_name, recipe, seed, out)]
     listed = {
         name: show(c)
