@@ -18,7 +18,6 @@ Writes ``benchmarks/results/enroll_augment.json`` and ``enroll_augment.md``.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 import click
 import numpy as np
 from bench_resolution import DATA, WORK, available_data, prepare
-from commands import ROOT
+from commands import write_results
 
 from itemrec.edge_runtime.enroll import build_gallery
 from itemrec.edge_runtime.folders import flatten, scan_class_folders
@@ -36,7 +35,6 @@ from itemrec.edge_runtime.interpreter import EmbeddingModel
 from itemrec.edge_runtime.lookup import Lookup
 from itemrec.train.evaluation import metrics
 
-RESULTS = ROOT / "benchmarks" / "results"
 VIEWS = (0, 1, 2, 4, 8)
 
 
@@ -152,10 +150,7 @@ def main(size, datasets):
             for views in VIEWS:
                 click.echo(f"{data}: K = {views}", err=True)
                 rows.append(measure(model_path, data, views, probes, unknown_probes, work))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "enroll_augment.json").write_text(json.dumps(rows, indent=1) + "\n")
-    (RESULTS / "enroll_augment.md").write_text(markdown(rows, size))
-    click.echo(markdown(rows, size))
+    write_results("enroll_augment", rows, markdown(rows, size))
 
 
 if __name__ == "__main__":

@@ -30,12 +30,20 @@ import click
 import numpy as np
 from bench_convert import interleaved_latency
 from bench_edge import measure
-from commands import DEVDATA, ROOT, SAMPLE_TRAIN, SAMPLE_UNSEEN, run_batch, show, train_command
+from commands import (
+    DEVDATA,
+    ROOT,
+    SAMPLE_TRAIN,
+    SAMPLE_UNSEEN,
+    run_batch,
+    show,
+    train_command,
+    write_results,
+)
 
 from itemrec.train.run_dir import RunDir
 
 WORK = ROOT / "build" / "bench_resolution"
-RESULTS = ROOT / "benchmarks" / "results"
 SIZES = (96, 128, 160, 224)
 RECIPE = [
     "--frozen-epochs", 30, "--finetune-epochs", 0, "--cache-features",
@@ -178,10 +186,7 @@ def main(sizes, datasets, jobs, frames):
         for pair, model in models.items():
             timing = measure(model, Path(tmp), frames, threads=1, roi=0.6, paced=True)
             rows.append(_row(*pair, timing, invoke_ms[pair]))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "resolution.json").write_text(json.dumps(rows, indent=1) + "\n")
-    (RESULTS / "resolution.md").write_text(markdown(rows, shown))
-    click.echo(markdown(rows, shown))
+    write_results("resolution", rows, markdown(rows, shown))
 
 
 if __name__ == "__main__":
