@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import sys
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from itemrec.edge_runtime.errors import InputError
 from itemrec.train.augment import Augmentation
 from itemrec.train.callbacks import (
+    CollapseGuard,
     FeatureScatter,
     KeepBest,
     PhaseBackup,
@@ -25,8 +27,10 @@ from itemrec.train.callbacks import (
 from itemrec.train.config import TrainConfig, check_resumable
 from itemrec.train.data import (
     ClassFolders,
+    augmented_views,
     evaluation_dataset,
     pk_dataset,
+    pk_feature_dataset,
     readable_class_folders,
     split_by_class,
     training_dataset,
@@ -44,9 +48,14 @@ from itemrec.train.model import (
 )
 from itemrec.train.plots import write_gif
 from itemrec.train.run_dir import RunDir
+from itemrec.train.schedule import WarmupCosine, epochs_for_steps
 from itemrec.train.trainer import EmbeddingTrainer
 
 log = logging.getLogger(__name__)
+
+
+#: Probe images whose embedding spread the collapse guard watches.
+GUARD_PROBES = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,10 +66,29 @@ class Phase:
     train_backbone: bool
 
 
-def phases(config: TrainConfig) -> list[Phase]:
+def phases(config: TrainConfig, frozen_steps_per_epoch: int, finetune_steps_per_epoch: int):
+    """The frozen and the fine-tuning phase; an epoch count left unset comes from the steps."""
+
+    def epochs(given, steps, per_epoch):
+        if given is not None:
+            return given
+        if steps == 0:
+            return 0
+        return epochs_for_steps(steps, per_epoch, config.min_epochs, config.max_epochs)
+
     return [
-        Phase("frozen", config.frozen_epochs, config.frozen_lr, train_backbone=False),
-        Phase("finetune", config.finetune_epochs, config.finetune_lr, train_backbone=True),
+        Phase(
+            "frozen",
+            epochs(config.frozen_epochs, config.frozen_steps, frozen_steps_per_epoch),
+            config.frozen_lr,
+            train_backbone=False,
+        ),
+        Phase(
+            "finetune",
+            epochs(config.finetune_epochs, config.finetune_steps, finetune_steps_per_epoch),
+            config.finetune_lr,
+            train_backbone=True,
+        ),
     ]
 
 
@@ -100,13 +128,27 @@ def train_run(config: TrainConfig, extra_callbacks=()) -> dict:
                 config.embedding_size,
                 lam=config.center_lambda,
                 alpha=config.center_alpha,
-                margin=config.triplet_margin,
+                triplet_margin=config.triplet_margin,
+                scale=config.margin_scale,
+                angular_margin=config.angular_margin,
+                cosine_margin=config.cosine_margin,
+                subcenters=config.subcenters,
+                seed=config.seed,
             )
         run = _Run(config, run_dir, strategy, network, objective, train_set, val_set)
-        for index, phase in enumerate(phases(config)):
+        schedule = phases(config, *run.steps_per_epoch())
+        log.info(
+            "%s: %d frozen + %d fine-tuning epochs on %d images of %d classes",
+            config.loss,
+            schedule[0].epochs,
+            schedule[1].epochs,
+            run.image_count,
+            len(train_set.classes),
+        )
+        for index, phase in enumerate(schedule):
             run.do_phase(
                 phase,
-                offset=sum(p.epochs for p in phases(config)[:index]),
+                offset=sum(p.epochs for p in schedule[:index]),
                 extra_callbacks=extra_callbacks,
             )
         return run.finish()
@@ -122,6 +164,18 @@ class _Run:
         self.state.setdefault("finished_phases", [])
         self.embedder = embedding_model(network)
         self.train_images = None  # built once, its cache shared by both phases
+        self.image_count = sum(len(f) for f in train_set.files)
+
+    def steps_per_epoch(self) -> tuple[int, int]:
+        """Optimiser steps in one epoch of the frozen and of the fine-tuning phase."""
+        config = self.config
+        views = config.feature_views if self._augmentation() is not None else 1
+        frozen_images = self.image_count * (views if config.cache_features else 1)
+        per_batch = config.batch_size
+        if self.objective.needs_class_balanced_batches:  # P x K batches: see pk_dataset
+            per_batch = (config.batch_size // config.triplet_k) * config.triplet_k
+            return max(1, frozen_images // per_batch), max(1, self.image_count // per_batch)
+        return math.ceil(frozen_images / per_batch), math.ceil(self.image_count / per_batch)
 
     # -- phases ---------------------------------------------------------------------------
     def do_phase(self, phase: Phase, offset: int, extra_callbacks=()) -> None:
@@ -132,27 +186,72 @@ class _Run:
         if phase.epochs == 0:
             self._finish_phase(phase)
             return
+        config = self.config
         set_backbone_trainable(self.network, phase.train_backbone)
-        cached = self.config.cache_features and not phase.train_backbone
+        cached = config.cache_features and not phase.train_backbone
         dataset, steps = self._dataset(phase, cached)
+        per_epoch = self.steps_per_epoch()[1 if phase.train_backbone else 0]
         with self.strategy.scope():
             network = head_network(self.network) if cached else self.network
-            trainer = EmbeddingTrainer(network, self.objective)
+            learning_rate = WarmupCosine(
+                phase.learning_rate,
+                total_steps=phase.epochs * per_epoch,
+                warmup_steps=round(config.warmup_fraction * phase.epochs * per_epoch),
+            )
+            learning_rate.cut.assign(self._lr_cut(offset))
+            trainer = EmbeddingTrainer(
+                network,
+                self.objective,
+                backbone_lr_scale=config.backbone_lr_scale if phase.train_backbone else 1.0,
+            )
             trainer.build(network.input_shape)  # BackupAndRestore needs a built model
             trainer.compile(
-                optimizer=keras.optimizers.SGD(phase.learning_rate, momentum=self.config.momentum),
-                jit_compile=self.config.xla,
+                optimizer=keras.optimizers.SGD(
+                    learning_rate,
+                    momentum=config.momentum,
+                    global_clipnorm=config.clip_norm or None,
+                ),
+                jit_compile=config.xla,
             )
+        callbacks = self._callbacks(phase, offset)
+        if config.collapse_guard:
+            callbacks.insert(0, self._guard(learning_rate, offset))
         # Epochs count across phases, so TensorBoard's steps and the history continue.
         trainer.fit(
             dataset,
             initial_epoch=offset,
             epochs=offset + phase.epochs,
             steps_per_epoch=steps,
-            callbacks=[*self._callbacks(phase, offset), *extra_callbacks],
-            verbose=_keras_verbosity(self.config.progress),
+            callbacks=[*callbacks, *extra_callbacks],
+            verbose=_keras_verbosity(config.progress),
         )
         self._finish_phase(phase)
+
+    def _earlier_epochs(self, offset: int) -> list[dict]:
+        return [e for e in self.run_dir.read_history() if e["global_epoch"] < offset]
+
+    def _lr_cut(self, offset: int) -> float:
+        """The collapse guard's cut of an interrupted phase (1 for a new phase)."""
+        history = self.run_dir.read_history()
+        resumed = [e for e in history if e["global_epoch"] >= offset]
+        return resumed[-1].get("lr_cut", 1.0) if resumed else 1.0
+
+    def _guard(self, schedule: WarmupCosine, offset: int) -> CollapseGuard:
+        probes = self.val_set if self.val_set is not None else self.train_set
+        paths, labels = probes.paths_and_labels
+        count = min(GUARD_PROBES, len(paths))
+        chosen = np.random.default_rng(self.config.seed).choice(len(paths), count, replace=False)
+        images = evaluation_dataset(
+            [paths[i] for i in np.sort(chosen)], labels[np.sort(chosen)], self.size, count
+        )
+        earlier = self._earlier_epochs(offset)
+        return CollapseGuard(
+            self.embedder,
+            images.map(lambda image, _label: image),
+            self.objective.chance_loss(len(self.train_set.classes)),
+            schedule.cut,
+            reference_loss=earlier[-1]["loss"] if earlier else None,
+        )
 
     def _finish_phase(self, phase: Phase) -> None:
         self._checkpoint().write(self.run_dir.checkpoint(phase.name))
@@ -166,8 +265,8 @@ class _Run:
     def _dataset(self, phase: Phase, cached: bool):
         config = self.config
         if cached:
-            return self._cached_features(), None
-        augmentation = Augmentation(flip=config.flip) if config.augment else None
+            return self._cached_features()
+        augmentation = self._augmentation()
         if self.objective.needs_class_balanced_batches:
             k = config.triplet_k
             return pk_dataset(
@@ -179,15 +278,33 @@ class _Run:
             )
         return self.train_images, None
 
-    def _cached_features(self) -> tf.data.Dataset:
-        """Backbone features of every training image, computed once (no augmentation)."""
-        paths, labels = self.train_set.paths_and_labels
-        images = evaluation_dataset(paths, labels, self.size, self.config.batch_size)
+    def _augmentation(self) -> Augmentation | None:
+        config = self.config
+        if not config.augment or not (config.augmentation_steps or config.flip):
+            return None
+        return Augmentation.named(config.augmentation_steps, flip=config.flip)
+
+    def _cached_features(self) -> tuple[tf.data.Dataset, int | None]:
+        """Backbone features of ``feature_views`` augmented views of every training image,
+        computed once: the head trains on the kind of pixels fine-tuning will show it."""
+        config = self.config
+        images, labels = augmented_views(
+            self.train_set,
+            self.size,
+            config.batch_size,
+            self._augmentation(),
+            config.feature_views,
+            seed=config.seed,
+        )
         features = pooled_features_model(self.network).predict(images, verbose=0)
-        log.info("cached backbone features of %d images", len(features))
-        dataset = tf.data.Dataset.from_tensor_slices((features.astype(np.float32), labels))
-        dataset = dataset.shuffle(len(labels), seed=self.config.seed)
-        return dataset.batch(self.config.batch_size).prefetch(tf.data.AUTOTUNE)
+        features = features.astype(np.float32)
+        log.info("cached backbone features of %d image views", len(features))
+        if self.objective.needs_class_balanced_batches:
+            k = config.triplet_k
+            return pk_feature_dataset(features, labels, config.batch_size // k, k, config.seed)
+        dataset = tf.data.Dataset.from_tensor_slices((features, labels))
+        dataset = dataset.shuffle(len(labels), seed=config.seed, reshuffle_each_iteration=True)
+        return dataset.batch(config.batch_size).prefetch(tf.data.AUTOTUNE), None
 
     # -- callbacks ------------------------------------------------------------------------
     def _callbacks(self, phase: Phase, offset: int) -> list:
