@@ -131,15 +131,19 @@ def training_dataset(
     augmentation: Augmentation | None,
     seed: int = 0,
     cache: bool = True,
+    drop_remainder: bool = False,
 ) -> tf.data.Dataset:
-    """Shuffled, (augmented), batched and prefetched; decoded images are cached in memory."""
+    """Shuffled, (augmented), batched and prefetched; decoded images are cached in memory.
+
+    ``drop_remainder``: only full batches (a different few images left out each epoch).
+    """
     paths, labels = data.paths_and_labels
     dataset = decoded_images(paths, labels, image_size)
     if cache:
         dataset = dataset.cache()
     dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     dataset = _augmented(dataset, augmentation, image_size)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
 def evaluation_dataset(paths, labels, image_size: int, batch_size: int) -> tf.data.Dataset:
