@@ -16,7 +16,11 @@ from itemrec.train.run_dir import RunDir
 
 
 class ValidationCMC(keras.callbacks.Callback):
-    """After each epoch: embed the held-out classes and add ``val_rank1``/``val_rank5`` to logs."""
+    """After each epoch: embed the held-out classes and add ``val_rank1``/``val_rank5`` to logs.
+
+    ``dataset`` may repeat its last image to fill a batch: predictions past ``labels`` are
+    dropped (here and in :class:`FeatureScatter`).
+    """
 
     def __init__(self, embedder: keras.Model, dataset, labels, max_rank: int = 10):
         super().__init__()
@@ -25,7 +29,7 @@ class ValidationCMC(keras.callbacks.Callback):
         self.last_cmc: list[float] = []
 
     def on_epoch_end(self, epoch, logs=None):
-        embeddings = self.embedder.predict(self.dataset, verbose=0)
+        embeddings = self.embedder.predict(self.dataset, verbose=0)[: len(self.labels)]
         cmc = first_representative_cmc(embeddings, self.labels, self.max_rank)
         self.last_cmc = [float(v) for v in cmc]
         if logs is not None:
@@ -44,7 +48,7 @@ class FeatureScatter(keras.callbacks.Callback):
         run_dir.features.mkdir(parents=True, exist_ok=True)
 
     def on_epoch_end(self, epoch, logs=None):
-        features = self.features_model.predict(self.dataset, verbose=0)
+        features = self.features_model.predict(self.dataset, verbose=0)[: len(self.labels)]
         plot_scatter(
             pca_2d(features),
             self.labels,

@@ -146,8 +146,17 @@ def training_dataset(
     return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
-def evaluation_dataset(paths, labels, image_size: int, batch_size: int) -> tf.data.Dataset:
-    """In order, no augmentation: for embeddings, validation and cached features."""
+def evaluation_dataset(
+    paths, labels, image_size: int, batch_size: int, full_batches: bool = False
+) -> tf.data.Dataset:
+    """In order, no augmentation: for embeddings, validation and cached features.
+
+    ``full_batches``: the last image repeated to fill the last batch (the caller drops the
+    extra predictions), for a prediction distributed over replicas.
+    """
+    missing = -len(paths) % batch_size if full_batches else 0
+    paths = list(paths) + list(paths[-1:]) * missing
+    labels = np.concatenate([labels, np.repeat(labels[-1:], missing)])
     return decoded_images(paths, labels, image_size).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 

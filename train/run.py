@@ -133,6 +133,7 @@ class _Run:
         self.state = run_dir.read_json(run_dir.state, {})
         self.state.setdefault("finished_phases", [])
         self.history = run_dir.read_history()  # RunHistory appends to it
+        self.full_batches = _full_batches(strategy, config.batch_size, train_set)
         self.embedder = embedding_model(network)
         self.train_images = None  # built once, its cache shared by both phases
 
@@ -193,24 +194,9 @@ class _Run:
                 config.batch_size,
                 augmentation,
                 seed=config.seed,
-                drop_remainder=self._full_batches_only(),
+                drop_remainder=self.full_batches,
             )
         return self.train_images, None
-
-    def _full_batches_only(self) -> bool:
-        """Distributed, a last batch smaller than the replica count leaves a replica empty, and
-        TensorFlow's CPU convolutions fail on an empty batch (oneDNN, TF 2.21: "input depth
-        must be evenly divisible by filter depth"); so every distributed batch is full."""
-        replicas = self.strategy.num_replicas_in_sync
-        if replicas == 1:
-            return False
-        images = sum(len(files) for files in self.train_set.files)
-        if images < self.config.batch_size:
-            raise InputError(
-                f"{images} training images cannot fill one batch of {self.config.batch_size} "
-                f"for {replicas} replicas; lower --batch-size"
-            )
-        return True
 
     def _cached_features(self) -> tf.data.Dataset:
         """Backbone features of every training image, computed once (no augmentation)."""
@@ -220,9 +206,9 @@ class _Run:
         log.info("cached backbone features of %d images", len(features))
         dataset = tf.data.Dataset.from_tensor_slices((features.astype(np.float32), labels))
         dataset = dataset.shuffle(len(labels), seed=self.config.seed)
-        return dataset.batch(
-            self.config.batch_size, drop_remainder=self._full_batches_only()
-        ).prefetch(tf.data.AUTOTUNE)
+        return dataset.batch(self.config.batch_size, drop_remainder=self.full_batches).prefetch(
+            tf.data.AUTOTUNE
+        )
 
     # -- callbacks ------------------------------------------------------------------------
     def _callbacks(self, phase: Phase, offset: int) -> list:
@@ -236,7 +222,9 @@ class _Run:
         cmc = None
         if self.val_set is not None:
             paths, labels = self.val_set.paths_and_labels
-            data = evaluation_dataset(paths, labels, self.size, self.config.batch_size)
+            data = evaluation_dataset(
+                paths, labels, self.size, self.config.batch_size, self.full_batches
+            )
             cmc = ValidationCMC(self.embedder, data, labels)
             best = max(
                 [e.get("val_rank1", -1.0) for e in self.history if e["global_epoch"] < offset]
@@ -256,7 +244,9 @@ class _Run:
         chosen = np.sort(rng.choice(len(self.train_set.classes), size=count, replace=False))
         paths = [p for c in chosen for p in self.train_set.files[c]]
         labels = np.concatenate([np.full(len(self.train_set.files[c]), c) for c in chosen])
-        data = evaluation_dataset(paths, labels, self.size, self.config.batch_size)
+        data = evaluation_dataset(
+            paths, labels, self.size, self.config.batch_size, self.full_batches
+        )
         features = keras.Model(self.network.input, self.network.get_layer(DEEP_FEATURE).output)
         return FeatureScatter(features, data, labels, self.train_set.classes, self.out, phase.name)
 
@@ -296,6 +286,23 @@ def _tensorboard_installed() -> bool:
     except ImportError:
         log.warning("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
         return False
+    return True
+
+
+def _full_batches(strategy, batch_size: int, train_set: ClassFolders) -> bool:
+    """Whether every batch must be full: distributed, a last batch smaller than the replica
+    count leaves a replica without images, and TensorFlow's CPU convolutions fail on an
+    empty batch (oneDNN, TF 2.21: "input depth must be evenly divisible by filter depth").
+    Training then drops that batch; predictions fill it with copies of the last image."""
+    replicas = strategy.num_replicas_in_sync
+    if replicas == 1:
+        return False
+    images = sum(len(files) for files in train_set.files)
+    if not replicas <= batch_size <= images:
+        raise InputError(
+            f"--batch-size {batch_size} must be at least the {replicas} replicas and at most "
+            f"the {images} training images"
+        )
     return True
 
 
