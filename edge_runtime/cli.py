@@ -53,6 +53,13 @@ threads_option = click.option(
     default=None,
     help="Interpreter threads (default: all cores).",
 )
+augment_option = click.option(
+    "--augment",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Augmented views (tilt, zoom, light, blur, JPEG) added per enrolment photo.",
+)
 CAMERA_HELP = (
     "auto (Picamera2, else the first V4L2 camera), picamera2[:N] (the Camera Module), "
     "0 or /dev/videoN (USB), gst:PIPELINE, or a video file or URL."
@@ -162,8 +169,9 @@ def gallery():
     type=click.Path(dir_okay=False),
     help="A CSV with header 'code,name' mapping codes to names.",
 )
+@augment_option
 @threads_option
-def gallery_build(model_path, images_dir, db_path, names_csv, threads):
+def gallery_build(model_path, images_dir, db_path, names_csv, augment, threads):
     """Create a gallery from class folders (folder name = item code)."""
     model = EmbeddingModel(model_path, threads=threads)
     names = read_names_csv(names_csv) if names_csv else None
@@ -172,7 +180,7 @@ def gallery_build(model_path, images_dir, db_path, names_csv, threads):
         with click.progressbar(items, label="enrolling", file=sys.stderr) as bar:
             yield from bar
 
-    report = build_gallery(model, images_dir, db_path, names, progress)
+    report = build_gallery(model, images_dir, db_path, names, progress, augment)
     echo_skipped(report)
     click.echo(
         f"{db_path}: {report.items} items, {report.representatives} representatives, "
@@ -475,9 +483,21 @@ def read_token(path) -> str:
 )
 @roi_option
 @click.argument("images", nargs=-1, type=click.Path(dir_okay=False))
+@augment_option
 @threads_option
 def enroll(
-    model_path, db_path, code, name, camera, resolution, shots, interval, roi, images, threads
+    model_path,
+    db_path,
+    code,
+    name,
+    camera,
+    resolution,
+    shots,
+    interval,
+    roi,
+    images,
+    augment,
+    threads,
 ):
     """Enrol an item from the camera or from IMAGES, in one transaction."""
     if (camera is None) == (not images):
@@ -494,9 +514,10 @@ def enroll(
                 shots,
                 roi,
                 interval,
+                augment=augment,
             )
         else:
-            report = enroll_files(db, model, code, name, images)
+            report = enroll_files(db, model, code, name, images, augment=augment)
     echo_skipped(report)
     if not report.items:
         raise InputError(f"no readable image for {code}; nothing enrolled")
