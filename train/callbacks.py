@@ -12,6 +12,7 @@ import numpy as np
 
 from itemrec.train.evaluation.metrics import first_representative_cmc
 from itemrec.train.keras_api import keras, tf
+from itemrec.train.model import float32_model
 from itemrec.train.plots import pca_2d, plot_losses, plot_scatter
 from itemrec.train.private_api import backup_now
 from itemrec.train.run_dir import RunDir
@@ -20,7 +21,11 @@ log = logging.getLogger(__name__)
 
 
 class ValidationCMC(keras.callbacks.Callback):
-    """After each epoch: embed the held-out classes and add ``val_rank1``/``val_rank5`` to logs."""
+    """After each epoch: embed the held-out classes and add ``val_rank1``/``val_rank5`` to logs.
+
+    ``dataset`` may repeat its last image to fill a batch: predictions past ``labels`` are
+    dropped (here and in :class:`FeatureScatter`).
+    """
 
     def __init__(self, embedder: keras.Model, dataset, labels, max_rank: int = 10):
         super().__init__()
@@ -29,7 +34,7 @@ class ValidationCMC(keras.callbacks.Callback):
         self.last_cmc: list[float] = []
 
     def on_epoch_end(self, epoch, logs=None):
-        embeddings = self.embedder.predict(self.dataset, verbose=0)
+        embeddings = self.embedder.predict(self.dataset, verbose=0)[: len(self.labels)]
         cmc = first_representative_cmc(embeddings, self.labels, self.max_rank)
         self.last_cmc = [float(v) for v in cmc]
         if logs is not None:
@@ -48,7 +53,7 @@ class FeatureScatter(keras.callbacks.Callback):
         run_dir.features.mkdir(parents=True, exist_ok=True)
 
     def on_epoch_end(self, epoch, logs=None):
-        features = self.features_model.predict(self.dataset, verbose=0)
+        features = self.features_model.predict(self.dataset, verbose=0)[: len(self.labels)]
         plot_scatter(
             pca_2d(features),
             self.labels,
@@ -59,15 +64,24 @@ class FeatureScatter(keras.callbacks.Callback):
 
 
 class RunHistory(keras.callbacks.Callback):
-    """Appends one entry per epoch to ``history.json`` and redraws ``loss.png``.
+    """Appends one entry per epoch to ``history`` (the run's, shared by its phases), writes it
+    to ``history.json`` and redraws ``loss.png``.
 
     Entries are keyed by (phase, epoch): a resumed epoch replaces what a killed run
     wrote for it and everything after it, so the file always reads as one run.
     """
 
-    def __init__(self, run_dir: RunDir, phase: str, offset: int, cmc: ValidationCMC | None = None):
+    def __init__(
+        self,
+        run_dir: RunDir,
+        phase: str,
+        offset: int,
+        history: list[dict],
+        cmc: ValidationCMC | None = None,
+    ):
         super().__init__()
         self.run_dir, self.phase, self.offset, self.cmc = run_dir, phase, offset, cmc
+        self.history = history
 
     def on_epoch_end(self, epoch, logs=None):
         """``epoch`` counts across phases (``fit`` starts each phase at its ``initial_epoch``)."""
@@ -76,14 +90,13 @@ class RunHistory(keras.callbacks.Callback):
         if self.cmc is not None and self.cmc.last_cmc:
             entry["val_cmc"] = self.cmc.last_cmc
         entry["time"] = time.time()
-        history = [e for e in self.run_dir.read_history() if e["global_epoch"] < epoch]
-        history.append(entry)
-        self.run_dir.write_json(self.run_dir.history, history)
-        plot_losses(history, self.run_dir.loss_plot)
+        self.history[:] = [e for e in self.history if e["global_epoch"] < epoch] + [entry]
+        self.run_dir.write_json(self.run_dir.history, self.history)
+        plot_losses(self.history, self.run_dir.loss_plot)
 
 
 class KeepBest(keras.callbacks.Callback):
-    """Save the embedder whenever validation rank-1 beats every earlier epoch of the run."""
+    """Save the embedder (in float32) whenever validation rank-1 beats every earlier epoch."""
 
     def __init__(self, embedder: keras.Model, path: Path, best: float):
         super().__init__()
@@ -93,7 +106,7 @@ class KeepBest(keras.callbacks.Callback):
         rank1 = (logs or {}).get("val_rank1")
         if rank1 is not None and rank1 > self.best:
             self.best = float(rank1)
-            self.embedder.save(self.path)
+            float32_model(self.embedder).save(self.path)
 
 
 class PhaseBackup(keras.callbacks.BackupAndRestore):

@@ -109,7 +109,7 @@ OPTIONS = [
         "Frozen phase: compute backbone features once (of --feature-views views).",
         {},
     ),
-    ("mixed_precision", "mixed_float16 (GPUs).", {}),
+    ("mixed_precision", "Compute in float16, keep weights and losses float32 (GPUs).", {}),
     ("xla", "Compile the training step with XLA.", {}),
     ("scatter_classes", "Classes in the per-epoch deep-feature scatter.", {"type": int}),
     ("checkpoint_every", "Batches between backups for resume.", {"type": int}),

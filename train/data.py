@@ -131,15 +131,19 @@ def training_dataset(
     augmentation: Augmentation | None,
     seed: int = 0,
     cache: bool = True,
+    drop_remainder: bool = False,
 ) -> tf.data.Dataset:
-    """Shuffled, (augmented), batched and prefetched; decoded images are cached in memory."""
+    """Shuffled, (augmented), batched and prefetched; decoded images are cached in memory.
+
+    ``drop_remainder``: only full batches (a different few images left out each epoch).
+    """
     paths, labels = data.paths_and_labels
     dataset = decoded_images(paths, labels, image_size)
     if cache:
         dataset = dataset.cache()
     dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     dataset = _augmented(dataset, augmentation, image_size, paths, seed)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
 def augmented_views(
@@ -163,8 +167,17 @@ def augmented_views(
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE), np.tile(labels, views)
 
 
-def evaluation_dataset(paths, labels, image_size: int, batch_size: int) -> tf.data.Dataset:
-    """In order, no augmentation: for embeddings, validation and cached features."""
+def evaluation_dataset(
+    paths, labels, image_size: int, batch_size: int, full_batches: bool = False
+) -> tf.data.Dataset:
+    """In order, no augmentation: for embeddings, validation and cached features.
+
+    ``full_batches``: the last image repeated to fill the last batch (the caller drops the
+    extra predictions), for a prediction distributed over replicas.
+    """
+    missing = -len(paths) % batch_size if full_batches else 0
+    paths = list(paths) + list(paths[-1:]) * missing
+    labels = np.concatenate([labels, np.repeat(labels[-1:], missing)])
     return decoded_images(paths, labels, image_size).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 

@@ -48,7 +48,9 @@ class EmbeddingTrainer(keras.Model):
             outputs = self.network(inputs, training=True)
             terms = self.objective.terms(labels, outputs)
             per_example = self.objective.total(terms)
-            loss = tf.nn.compute_average_loss(per_example)
+            loss = tf.nn.compute_average_loss(
+                per_example, global_batch_size=_global_batch_size(per_example)
+            )
             if self.network.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(self.network.losses))
             scaled = self._scale(loss)
@@ -99,3 +101,18 @@ class EmbeddingTrainer(keras.Model):
             tracker.update_state(terms[tracker.name])
         self.accuracy.update_state(tf.reshape(labels, [-1]), self.objective.class_logits(outputs))
         return {m.name: m.result() for m in self.metrics}
+
+
+def _global_batch_size(per_example):
+    """The number of examples in this step across all replicas.
+
+    ``compute_average_loss`` assumes every replica holds as many as this one, but
+    tf.distribute splits a last, partial batch unevenly: 7 images for 2 replicas are 4 + 3,
+    and the replicas would divide their sums by 8 and 6 instead of 7 (measured: a weight
+    error of 1.2e-3 after 4 steps, 1.5e-8 with this count; ``tests/train/two_replicas.py``).
+    """
+    size = tf.shape(per_example)[0]
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return size
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, size)

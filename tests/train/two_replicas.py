@@ -22,10 +22,11 @@ tf.config.set_logical_device_configuration(
     [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()],
 )
 
+# 3 full batches, then 7 images: tf.distribute splits them 4 + 3 between the replicas.
 CLASSES, FEATURES, BATCH, STEPS = 4, 6, 8, 3
 rng = np.random.default_rng(0)
-images = rng.uniform(0, 255, size=(BATCH * STEPS, 24, 24, 3)).astype(np.float32)
-labels = rng.integers(0, CLASSES, size=BATCH * STEPS).astype(np.int32)
+images = rng.uniform(0, 255, size=(BATCH * STEPS + 7, 24, 24, 3)).astype(np.float32)
+labels = rng.integers(0, CLASSES, size=BATCH * STEPS + 7).astype(np.int32)
 initial_centers = rng.normal(size=(CLASSES, FEATURES)).astype(np.float32)
 
 
