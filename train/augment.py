@@ -22,6 +22,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
+
 from itemrec.train.config import AUGMENTATIONS
 from itemrec.train.keras_api import tf
 
@@ -192,7 +194,9 @@ def _blurred(image, aug: Augmentation):
     return tf.nn.depthwise_conv2d(padded, kernel, [1, 1, 1, 1], "VALID")[0]
 
 
-_KERNEL_GRID = tf.range(-4.0, 5.0)  # a 9 x 9 kernel: room for sigma 1.5 and a 7 px streak
+# A 9 x 9 kernel: room for sigma 1.5 and a 7 px streak. numpy, not a TensorFlow constant: an
+# op at import would start TensorFlow's runtime before a multi-worker cluster can connect.
+_KERNEL_GRID = np.arange(-4.0, 5.0, dtype=np.float32)
 
 
 def _gaussian_kernel(sigma):

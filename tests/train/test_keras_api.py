@@ -38,3 +38,20 @@ def test_quiet_tensorflow_leaves_stderr_empty():
     # Without it, TensorFlow's own start-up lines are there (this is what gets silenced).
     loud = python(code.replace("quiet_tensorflow()", "quiet_tensorflow(verbose=True)"))
     assert loud.returncode == 0 and loud.stderr.strip()
+
+
+def test_importing_itemrec_starts_no_tensorflow_runtime():
+    """A multi-worker cluster must connect before TensorFlow's runtime starts: an op at import
+    (a module-level tf.constant) breaks it ("Collective ops must be configured at startup")."""
+    code = (
+        "import pkgutil, importlib, itemrec.train, itemrec.convert\n"
+        "for package in (itemrec.train, itemrec.convert):\n"
+        "    for module in pkgutil.walk_packages(package.__path__, package.__name__ + '.'):\n"
+        "        if not module.name.endswith('.cli'):\n"
+        "            importlib.import_module(module.name)\n"
+        "from itemrec.train.keras_api import tf\n"
+        "tf.config.threading.set_intra_op_parallelism_threads(2)  # raises once it has started\n"
+        "print('not started')\n"
+    )
+    done = python(code)
+    assert done.returncode == 0 and done.stdout == "not started\n", done.stderr[-2000:]
