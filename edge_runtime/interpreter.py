@@ -29,7 +29,7 @@ def default_threads() -> int:
         return os.cpu_count() or 1
 
 
-def _interpreter_class():
+def interpreter_class():
     """Return ``(Interpreter class, backend name)``, preferring LiteRT."""
     try:
         from ai_edge_litert.interpreter import Interpreter
@@ -62,10 +62,10 @@ class EmbeddingModel:
                 f"{self.path} is not a TFLite model (no 'TFL3' identifier at bytes 4..8)"
             )
         self.threads = threads if threads is not None else default_threads()
-        interpreter_class, self.backend = _interpreter_class()
+        interpreter_type, self.backend = interpreter_class()
         try:
             # num_threads is always explicit; the default op resolver applies XNNPACK.
-            self._interpreter = interpreter_class(model_content=content, num_threads=self.threads)
+            self._interpreter = interpreter_type(model_content=content, num_threads=self.threads)
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as err:
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err)
