@@ -31,9 +31,9 @@ from itemrec.edge_runtime.gallery import Gallery, GalleryVectors
 from itemrec.edge_runtime.scorer import Int8Scorer
 from itemrec.edge_runtime.vector_cache import CachedVectors, cache_path, read_cache, write_cache
 
-#: Below this many representatives numpy's exact product beats the scorer (bench_lookup:
-#: 0.03 ms vs 0.06 ms at 1,000 x 128, 0.4 vs 0.2 ms at 10,000; one core).
-FAST_MIN_ROWS = 20_000
+#: Below this many representatives numpy's exact product beats the scorer (one query, 128-d,
+#: one core: 0.021 vs 0.052 ms at 1,000 rows, 0.082 vs 0.089 at 5,000, 0.15 vs 0.12 at 10,000).
+FAST_MIN_ROWS = 8_000
 BLOCK = 256  # rows per block of approximate maxima
 #: Changed items are kept beside the cached matrix until they reach this share of its rows.
 DELTA_FRACTION = 0.05
@@ -79,12 +79,13 @@ class Identification:
 class Lookup:
     """Top-k items for query embeddings over a fixed set of representatives."""
 
-    def __init__(self, vectors: GalleryVectors, threshold: float | None = None, scorer=None):
-        """``scorer``: an ``Int8Scorer`` of ``vectors.matrix``, else made when it is large."""
+    def __init__(self, vectors: GalleryVectors, threshold: float | None = None, scorer="auto"):
+        """``scorer``: an ``Int8Scorer`` of ``vectors.matrix``; ``"auto"``: one is made when
+        the matrix has ``FAST_MIN_ROWS`` rows or more; None: exact products only."""
         self.threshold = threshold
         self._load(vectors, scorer)
 
-    def _load(self, vectors, scorer=None) -> None:
+    def _load(self, vectors, scorer="auto") -> None:
         self.codes, self.names = vectors.codes, vectors.names
         self.matrix = np.ascontiguousarray(vectors.matrix, dtype=np.float32)
         item_index = np.asarray(vectors.item_index)
@@ -95,11 +96,13 @@ class Lookup:
         self._starts = np.searchsorted(item_index, self._items_with_vectors)
         # One representative per item, every item present: the scores are the item scores.
         self._one_per_item = len(item_index) == len(self.codes) == len(self._items_with_vectors)
-        if scorer is None and len(self.matrix) >= FAST_MIN_ROWS:
-            try:
-                scorer = Int8Scorer.build(self.matrix)
-            except ModelError:  # an interpreter without the kernel: exact products only
-                scorer = None
+        if isinstance(scorer, str):
+            scorer = None
+            if len(self.matrix) >= FAST_MIN_ROWS:
+                try:
+                    scorer = Int8Scorer.build(self.matrix)
+                except ModelError:  # an interpreter without the kernel: exact products only
+                    scorer = None
         self.scorer = scorer
 
     @property
@@ -112,19 +115,23 @@ class Lookup:
         return self._per_item(queries @ self.matrix.T)
 
     def _per_item(self, scores: np.ndarray) -> np.ndarray:
+        """Per-row scores (``V`` or ``N x V``) -> per-item best scores."""
         if self._one_per_item:
             return scores
-        best = np.full((len(scores), self.item_count), -np.inf, dtype=np.float32)
+        best = np.full((*scores.shape[:-1], self.item_count), -np.inf, dtype=np.float32)
         if len(self._starts):
-            best[:, self._items_with_vectors] = np.maximum.reduceat(scores, self._starts, axis=1)
+            best[..., self._items_with_vectors] = np.maximum.reduceat(scores, self._starts, axis=-1)
         return best
 
     def top_k_indices(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``(scores, item indices)``, both ``N x min(k, items)``, best first, ties by index."""
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         k = min(k, self.item_count)
-        if len(queries) == 1 and 0 < k < self.item_count and self.scorer is not None:
-            scores, indices = self._fast_top_k(queries[0], k)
+        if len(queries) == 1 and 0 < k < self.item_count:
+            if self.scorer is not None:
+                scores, indices = self._fast_top_k(queries[0], k)
+            else:  # one product and one selection, fewer calls than the batched path
+                scores, indices = _top_k_one(self._per_item(self.matrix @ queries[0]), k)
             return scores[np.newaxis], indices[np.newaxis]
         return _top_k(self.item_scores(queries), k)
 
@@ -142,7 +149,7 @@ class Lookup:
         if lower == -np.inf:  # too few live items to bound: score every live row exactly
             exact = self.matrix @ query
             exact[approx == -np.inf] = -np.inf
-            return tuple(row[0] for row in _top_k(self._per_item(exact[np.newaxis]), k))
+            return _top_k_one(self._per_item(exact), k)
         rows = np.flatnonzero(approx >= lower - bound)
         return self._best_items(rows, self.matrix[rows] @ query, k)
 
@@ -178,6 +185,17 @@ class Lookup:
             if np.isfinite(s)
         ]
         return Identification(matches, self.threshold)
+
+
+def _top_k_one(best: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_top_k`` of one row of scores, with fewer calls."""
+    k = min(k, len(best))
+    if k <= 0:
+        return np.zeros(0, np.float32), np.zeros(0, np.int64)
+    cut = np.partition(best, len(best) - k)[len(best) - k]
+    candidates = np.flatnonzero(best >= cut)
+    order = np.lexsort((candidates, -best[candidates]))[:k]
+    return best[candidates[order]], candidates[order]
 
 
 def _top_k(best: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -251,7 +269,7 @@ class GalleryLookup(Lookup):
         cached = read_cache(path, key) if self._use_cache else None
         if cached is not None:
             self.cache_state = "fresh"
-            scorer = None
+            scorer = None  # a small gallery, or an interpreter that cannot run the scorer
             if cached.scorer is not None:
                 try:
                     scorer = Int8Scorer(**cached.scorer)
@@ -329,7 +347,7 @@ class GalleryLookup(Lookup):
             else:
                 exact = self.matrix @ query
                 exact[self._dead_rows] = -np.inf
-                scores, indices = (r[0] for r in _top_k(self._per_item(exact[np.newaxis]), k))
+                scores, indices = _top_k_one(self._per_item(exact), k)
             found += [
                 (float(s), i, self.codes[i], self.names[i])
                 for s, i in zip(scores, indices, strict=True)

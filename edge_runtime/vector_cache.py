@@ -6,11 +6,14 @@ stays the source of truth: the cache is keyed by the gallery's id, revision and 
 fingerprint, rebuilt whenever the key differs, and written atomically (a temporary file
 beside it, then a rename), so a reader sees the old cache, the new one, or none.
 
-Layout (little-endian): ``ITEMRECV``, a uint32 format version, a uint32 header length, a
-JSON header (the key, the scorer's error-bound terms, and each array's dtype, shape and
-offset), then the arrays at 64-byte aligned offsets: ``matrix`` (V x D float32),
-``item_index`` (V int32), ``codes``/``names`` (UTF-8 bytes + int64 offsets) and
-``scorer`` (the ``.tflite`` bytes, absent for small galleries).
+Layout (little-endian): the scorer's ``.tflite`` first, at offset 0 (absent for small
+galleries), so that the interpreter maps it straight from this file (``model_path``: no copy,
+0.4 ms against 18 ms for 14 MB of ``model_content``; TFLite ignores the bytes after its
+flatbuffer); then the arrays at 64-byte aligned offsets: ``matrix`` (V x D float32),
+``item_index`` (V int32), ``codes``/``names`` (UTF-8 bytes + int64 offsets); then a JSON
+header (the key, the scorer's error-bound terms, each array's dtype, shape and offset);
+last a 24-byte trailer: ``ITEMRECV``, uint32 format version, uint32 header length, uint64
+header offset.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import numpy as np
 MAGIC = b"ITEMRECV"
 FORMAT_VERSION = 1
 ALIGN = 64
-_PREFIX = struct.Struct("<8sII")
+_TRAILER = struct.Struct("<8sIIQ")
 
 
 def cache_path(db_path: str | Path) -> Path:
@@ -73,7 +76,7 @@ class CachedVectors:
     item_index: np.ndarray
     codes: StringTable
     names: StringTable
-    scorer: dict | None  # {"model": bytes-like, "rows", "dim", "weight_term", "input_term"}
+    scorer: dict | None  # {"model": bytes or "path": file, "rows", "dim", the bound's terms}
 
 
 def write_cache(path: str | Path, cached: CachedVectors) -> bool:
@@ -88,19 +91,14 @@ def write_cache(path: str | Path, cached: CachedVectors) -> bool:
             table = StringTable.from_strings(table)
         arrays[f"{name}_blob"], arrays[f"{name}_offsets"] = table.arrays()
     header = {"key": cached.key, "arrays": {}}
+    offset = 0
     if cached.scorer is not None:
-        arrays["scorer"] = np.frombuffer(cached.scorer["model"], np.uint8)
         header["scorer"] = {k: v for k, v in cached.scorer.items() if k != "model"}
-    # Offsets depend on the header's length, which depends on the offsets: lay out twice.
-    for _ in range(2):
-        offset = _aligned(_PREFIX.size + len(json.dumps(header).encode()) + 64)
-        for name, array in arrays.items():
-            header["arrays"][name] = {
-                "dtype": array.dtype.str,
-                "shape": list(array.shape),
-                "offset": offset,
-            }
-            offset = _aligned(offset + array.nbytes)
+        offset = _aligned(len(cached.scorer["model"]))
+    for name, array in arrays.items():
+        header["arrays"][name] = {"dtype": array.dtype.str, "shape": list(array.shape)}
+        header["arrays"][name]["offset"] = offset
+        offset = _aligned(offset + array.nbytes)
     encoded = json.dumps(header).encode()
     try:
         handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -108,11 +106,13 @@ def write_cache(path: str | Path, cached: CachedVectors) -> bool:
         return False
     try:
         with os.fdopen(handle, "wb") as out:
-            out.write(_PREFIX.pack(MAGIC, FORMAT_VERSION, len(encoded)) + encoded)
+            if cached.scorer is not None:
+                out.write(cached.scorer["model"])
             for name, array in arrays.items():
                 out.seek(header["arrays"][name]["offset"])
                 out.write(array.tobytes() if array.size == 0 else memoryview(array).cast("B"))
-            out.truncate(offset)
+            out.seek(offset)
+            out.write(encoded + _TRAILER.pack(MAGIC, FORMAT_VERSION, len(encoded), offset))
             out.flush()
             os.fsync(out.fileno())
         os.replace(temp, path)
@@ -130,10 +130,10 @@ def read_cache(path: str | Path, key: dict) -> CachedVectors | None:
     except (OSError, ValueError):  # missing, unreadable, or empty (mmap of 0 bytes)
         return None
     try:
-        magic, version, length = _PREFIX.unpack_from(mapped, 0)
+        magic, version, length, start = _TRAILER.unpack_from(mapped, len(mapped) - _TRAILER.size)
         if magic != MAGIC or version != FORMAT_VERSION:
             return None
-        header = json.loads(bytes(mapped[_PREFIX.size : _PREFIX.size + length]))
+        header = json.loads(bytes(mapped[start : start + length]))
         if header.get("key") != key:
             return None
         arrays = {
@@ -148,8 +148,8 @@ def read_cache(path: str | Path, key: dict) -> CachedVectors | None:
     except (struct.error, ValueError, KeyError, TypeError):
         return None
     scorer = None
-    if "scorer" in arrays:
-        scorer = {**header["scorer"], "model": arrays["scorer"]}
+    if "scorer" in header:
+        scorer = {**header["scorer"], "path": Path(path)}
     return CachedVectors(
         key=key,
         matrix=arrays["matrix"],

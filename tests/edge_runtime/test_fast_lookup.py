@@ -21,7 +21,6 @@ def both(matrix, item_index, items):
     codes = [f"i{j:05d}" for j in range(items)]
     vectors = GalleryVectors(matrix, np.asarray(item_index), codes, codes)
     exact = Lookup(vectors, scorer=None)
-    exact.scorer = None  # small: no scorer was made, but be explicit
     fast = Lookup(vectors, scorer=Int8Scorer.build(matrix))
     return exact, fast
 

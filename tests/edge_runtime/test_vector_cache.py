@@ -48,7 +48,6 @@ def answers(lookup, queries, k=5):
 def exact_answers(gallery, queries, k=5):
     vectors = gallery.vectors()
     exact = Lookup(vectors, scorer=None)
-    exact.scorer = None
     return answers(exact, queries, k)
 
 
