@@ -6,7 +6,8 @@
 Measured in one process, as ratios within the run:
 - the tf.data pipeline alone (decode + cache on the first pass, augmentation after), images/s;
 - the training step alone on one in-memory batch (frozen and fine-tuning), images/s;
-- the frozen phase through ``train_run``: seconds per epoch with and without cached features;
+- the frozen phase through ``train_run``: seconds per epoch with and without cached features
+  (everything a phase does per epoch included; goal: cached >= 10x faster);
 - on a GPU only: the fine-tuning step with mixed precision against float32.
 Results: ``benchmarks/results/train.json`` and ``train.md``.
 """
@@ -24,11 +25,10 @@ import click
 from itemrec.train.augment import Augmentation
 from itemrec.train.config import TrainConfig
 from itemrec.train.data import readable_class_folders, training_dataset
-from itemrec.train.keras_api import tf
+from itemrec.train.keras_api import keras, tf
 from itemrec.train.losses import make_objective
 from itemrec.train.model import build_model, set_backbone_trainable
 from itemrec.train.run import train_run
-from itemrec.train.run_dir import RunDir
 from itemrec.train.trainer import EmbeddingTrainer
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -73,8 +73,28 @@ def step_rate(
         tf.keras.mixed_precision.set_global_policy("float32")
 
 
-def frozen_epoch_seconds(data_dir: str, backbone: str, size: int, batch: int, cache: bool) -> float:
-    """Seconds of the last of three frozen epochs (the first ones include decoding/caching)."""
+class _PhaseClock(keras.callbacks.Callback):
+    """The time from the end of the first epoch to the end of the phase (figures drawn)."""
+
+    def __init__(self):
+        super().__init__()
+        self.first_epoch_end = self.phase_end = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.first_epoch_end is None:
+            self.first_epoch_end = time.perf_counter()
+
+    def on_train_end(self, logs=None):
+        self.phase_end = time.perf_counter()
+
+
+def frozen_epoch_seconds(
+    data_dir: str, backbone: str, size: int, batch: int, cache: bool, epochs: int
+) -> float:
+    """Seconds per frozen epoch after the first (which decodes, caches and traces), with
+    everything the phase does: checkpoints, history, figures (``--cache-features`` redraws
+    them at most every 10 s and at the phase end: that drawing is counted too)."""
+    clock = _PhaseClock()
     with tempfile.TemporaryDirectory() as out:
         config = TrainConfig(
             data=data_dir,
@@ -82,17 +102,16 @@ def frozen_epoch_seconds(data_dir: str, backbone: str, size: int, batch: int, ca
             backbone=backbone,
             weights="none",
             image_size=size,
-            frozen_epochs=3,
+            frozen_epochs=epochs,
             finetune_epochs=0,
             batch_size=batch,
             val_classes=0,
             cache_features=cache,
             augment=not cache,
-            verbose=0,
+            progress=0,
         )
-        train_run(config)
-        history = RunDir(out).read_history()
-    return history[-1]["time"] - history[-2]["time"]
+        train_run(config, extra_callbacks=[clock])
+    return (clock.phase_end - clock.first_epoch_end) / (epochs - 1)
 
 
 @click.command()
@@ -120,8 +139,8 @@ def main(data, backbone, image_size, batch_size):
         backbone, image_size, classes, batch_size, True
     )
     click.echo("frozen phase with and without --cache-features ...", err=True)
-    plain = frozen_epoch_seconds(data, backbone, image_size, batch_size, cache=False)
-    cached = frozen_epoch_seconds(data, backbone, image_size, batch_size, cache=True)
+    plain = frozen_epoch_seconds(data, backbone, image_size, batch_size, cache=False, epochs=3)
+    cached = frozen_epoch_seconds(data, backbone, image_size, batch_size, cache=True, epochs=6)
     results["frozen_epoch_s"] = {
         "images": plain,
         "cached_features": cached,
@@ -163,7 +182,7 @@ def _table(r: dict) -> str:
         f"{p['cached_images_per_s'] / r['step_frozen_images_per_s']:.1f} |",
         f"| frozen epoch, images | {f['images']:.2f} s |",
         f"| frozen epoch, `--cache-features` | {f['cached_features']:.2f} s |",
-        f"| `--cache-features` speed-up | {f['speedup']:.1f}x |",
+        f"| `--cache-features` speed-up (goal >= 10x) | {f['speedup']:.1f}x |",
     ]
     if r["gpu"]:
         g = r["gpu"]
