@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 from itemrec.edge_runtime.gallery import Gallery, GalleryVectors  # noqa: E402
 from itemrec.edge_runtime.lookup import GalleryLookup, Lookup  # noqa: E402
 from itemrec.edge_runtime.spec import ModelSpec  # noqa: E402
+from itemrec.edge_runtime.vector_cache import cache_path  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BIN = Path(sys.executable).parent
@@ -115,6 +116,8 @@ def gallery_at_scale(items: int, dim: int, n_queries: int, k: int, rng, work: Pa
     result = {"items": items, "import_s": round(import_s, 2)}
     result["import_items_per_s"] = round(items / import_s)
     with Gallery.open(db) as gallery:
+        assert GalleryLookup(gallery).cache_state == "fresh"  # the import wrote it
+        cache_path(db).unlink()
         start = time.perf_counter()
         first = GalleryLookup(gallery)
         result["first_load_ms"] = round(1e3 * (time.perf_counter() - start), 1)
@@ -199,7 +202,8 @@ def _markdown(meta, rows, g) -> str:
         "",
         "| measure | value | goal |",
         "|---|---:|---|",
-        f"| `gallery import` of an .npz (whole command) | {g['import_s']:.1f} s "
+        f"| `gallery import` of an .npz (the whole command, vector cache written) | "
+        f"{g['import_s']:.1f} s "
         f"({g['import_items_per_s']:,} items/s) | <= 60 s |",
         f"| first load (SQLite, then the vector cache written) | {g['first_load_ms']:.0f} ms | |",
         f"| load with the cache (what `identify` pays), p50 / p95 | "

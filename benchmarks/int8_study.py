@@ -23,15 +23,17 @@ from commands import ROOT, SAMPLE_UNSEEN
 
 RESULTS = ROOT / "benchmarks" / "results"
 
-# (name, calibration images, how they are drawn, per-channel conv, per-channel dense)
+# (name, calibration images, how they are drawn, per-channel conv, per-channel dense,
+#  the MLIR quantizer (False: the older one))
 SETTINGS = [
-    ("200 random (before)", 200, "random", True, True),
-    ("50 random", 50, "random", True, True),
-    ("500 random", 500, "random", True, True),
-    ("1000 random", 1000, "random", True, True),
-    ("1 per class (270)", 270, "per_class", True, True),
-    ("200 random, per-tensor dense", 200, "random", True, False),
-    ("200 random, per-tensor everywhere", 200, "random", False, False),
+    ("200 random (the default)", 200, "random", True, True, True),
+    ("50 random", 50, "random", True, True, True),
+    ("500 random", 500, "random", True, True, True),
+    ("all 540 training images", 1000, "random", True, True, True),
+    ("1 per class (270)", 270, "per_class", True, True, True),
+    ("200 random, per-tensor dense", 200, "random", True, False, True),
+    ("200 random, per-tensor everywhere", 200, "random", False, False, True),
+    ("200 random, the older quantizer", 200, "random", True, True, False),
 ]
 
 
@@ -47,7 +49,7 @@ def calibration_images(run, count: int, choice: str) -> np.ndarray:
     return sample.images[np.sort(first)][:count]
 
 
-def convert(model, images, per_channel: bool, dense_per_channel: bool) -> bytes:
+def convert(model, images, per_channel: bool, dense_per_channel: bool, mlir: bool) -> bytes:
     from itemrec.train.keras_api import tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
@@ -58,6 +60,7 @@ def convert(model, images, per_channel: bool, dense_per_channel: bool) -> bytes:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.uint8
     converter.inference_output_type = tf.int8
+    converter.experimental_new_quantizer = mlir
     converter._experimental_disable_per_channel = not per_channel
     converter._experimental_disable_per_channel_quantization_for_dense_layers = (
         not dense_per_channel
@@ -114,10 +117,10 @@ def main(run_dir: Path, verify_images: int):
     work = ROOT / "build" / "int8_study"
     work.mkdir(parents=True, exist_ok=True)
     rows = []
-    for name, count, choice, per_channel, dense_per_channel in SETTINGS:
+    for name, count, choice, per_channel, dense_per_channel, mlir in SETTINGS:
         start = time.perf_counter()
         images = calibration_images(run, count, choice)
-        content = convert(run.embedder, images, per_channel, dense_per_channel)
+        content = convert(run.embedder, images, per_channel, dense_per_channel, mlir)
         path = work / f"{len(rows)}.tflite"
         path.write_bytes(content)
         embedded = tflite_embeddings(EmbeddingModel(path, threads=2), verification.images)
@@ -129,6 +132,7 @@ def main(run_dir: Path, verify_images: int):
                 "choice": choice,
                 "per_channel_conv": per_channel,
                 "per_channel_dense": dense_per_channel,
+                "mlir_quantizer": mlir,
                 "cosine_mean": float(similarity.mean()),
                 "cosine_min": float(similarity.min()),
                 "rank1_keras": rank1(reference, verification.labels),
