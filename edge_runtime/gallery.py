@@ -228,7 +228,7 @@ class Gallery:
 
     def set_threshold(self, value: float | None) -> None:
         if value is not None and not -1.0 <= value <= 1.0:
-            raise GalleryError(f"a cosine threshold lies in [-1, 1], got {value}")
+            raise InputError(f"a cosine threshold lies in [-1, 1], got {value}")
         with self._transaction():
             self._set("threshold", None if value is None else repr(float(value)))
             self._bump_revision()
@@ -293,7 +293,7 @@ class Gallery:
         if vectors.ndim != 2 or vectors.shape[1] != dim or len(vectors) == 0:
             raise GalleryError(f"enrolment needs N x {dim} vectors, got shape {vectors.shape}")
         if not e.code:
-            raise GalleryError("an item code must not be empty")
+            raise InputError("an item code must not be empty")
         sources = list(e.sources) if e.sources is not None else [None] * len(vectors)
         if len(sources) != len(vectors):
             raise GalleryError(f"{len(vectors)} vectors but {len(sources)} sources")
@@ -327,7 +327,7 @@ class Gallery:
         with self._transaction():
             cursor = self._db.execute("DELETE FROM items WHERE code = ?", (code,))
             if cursor.rowcount == 0:
-                raise GalleryError(f"no item with code {code!r} in {self.path}")
+                raise InputError(f"no item with code {code!r} in {self.path}")
             self._bump_revision([code])
 
     def items(self) -> list[Item]:

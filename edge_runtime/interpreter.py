@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from itemrec.edge_runtime import native_stderr
 from itemrec.edge_runtime.errors import ModelError
 from itemrec.edge_runtime.geometry import center_crop_box, center_crop_resize
 from itemrec.edge_runtime.spec import SPEC_METADATA_NAME, ModelSpec, fingerprint_bytes
@@ -67,12 +68,18 @@ class EmbeddingModel:
         self.threads = threads if threads is not None else default_threads()
         interpreter_type, self.backend = interpreter_class()
         try:
-            # num_threads is always explicit; the default op resolver applies XNNPACK.
-            self._interpreter = interpreter_type(model_content=content, num_threads=self.threads)
-            self._interpreter.allocate_tensors()
+            # num_threads is always explicit; the default op resolver applies XNNPACK (and
+            # says so on stderr at INFO level for every model: that line is dropped).
+            with native_stderr.captured() as native_log:
+                self._interpreter = interpreter_type(
+                    model_content=content, num_threads=self.threads
+                )
+                self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as err:
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err)
             raise ModelError(f"{self.path} cannot be loaded: {first_line}") from None
+        finally:
+            native_stderr.pass_on(native_log)
         self._check_signature()
         self.spec = self._read_spec(content).with_fingerprint(fingerprint_bytes(content))
         self._check_spec()

@@ -87,6 +87,16 @@ def test_errors_are_one_line_without_traceback(tmp_path, class_folders):
         "not a readable itemrec gallery": (bad_model, ("gallery", "list", "--db", INT8_MODEL)),
         "not a TFLite model": (bad_model, ("identify", "--model", db, "--db", db, "x.png")),
         "already exists": (bad_input, build_args(class_folders, db)),
+        "no item with code 'Z'": (bad_input, ("gallery", "remove", "--db", db, "Z")),
+        "lies in [-1, 1]": (bad_input, ("gallery", "set-threshold", "--db", db, "1.5")),
+        "no readable image for D": (
+            bad_input,
+            ("enroll", "--model", INT8_MODEL, "--db", db, "--code", "D", tmp_path / "none.png"),
+        ),
+        "gallery.db does not exist": (
+            bad_model,
+            ("gallery", "export", "--db", tmp_path / "gallery.db", "--out", tmp_path / "g.bin"),
+        ),
         "no class folders": (bad_input, build_args(class_folders / "A", tmp_path / "new.db")),
         "broken.jpg": (
             bad_input,
@@ -104,7 +114,7 @@ def test_errors_are_one_line_without_traceback(tmp_path, class_folders):
         result = invoke(*args)
         assert result.exit_code == code, (message, result.output)
         assert message in result.output and "Traceback" not in result.output
-        assert result.output.count("error:") + result.output.count("skipped:") <= 2
+        assert result.output.count("error:") == 1
 
 
 def write_npz(path, codes, vectors, **extra):
@@ -159,3 +169,14 @@ def test_import_refuses_bad_vectors_and_stores_nothing(tmp_path, codes, vectors,
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     result = invoke("gallery", "import", "--db", db, tmp_path / "junk.npz")
     assert result.exit_code == ExitCode.BAD_INPUT and "not a readable .npz" in result.output
+
+
+def test_usage_errors_exit_2(tmp_path):
+    for args in (
+        ("gallery", "set-threshold", "--db", tmp_path / "g.db"),  # no THRESHOLD, no --clear
+        ("enroll", "--model", INT8_MODEL, "--db", tmp_path / "g.db", "--code", "D"),  # no images
+        ("identify", "--model", INT8_MODEL),  # no --db
+    ):
+        result = invoke(*args)
+        assert result.exit_code == ExitCode.USAGE, (args, result.output)
+        assert "Traceback" not in result.output

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from edge_helpers import FP32_MODEL, INT8_MODEL
 
+from itemrec.edge_runtime import native_stderr
 from itemrec.edge_runtime.errors import ModelError
 from itemrec.edge_runtime.geometry import center_crop_resize
 from itemrec.edge_runtime.interpreter import EmbeddingModel, default_threads
@@ -111,3 +112,18 @@ def test_embed_bgr_is_embed_of_the_rgb_image(path, shape):
     view = np.zeros((80, 120, 3), np.uint8)[10:58, 20:84]  # a region of a frame, not contiguous
     view[:] = bgr[:48, :64] if shape == (48, 64) else 0
     np.testing.assert_array_equal(model.embed_bgr(view), model.embed(view[:, :, ::-1].copy()))
+
+
+def test_loading_a_model_says_nothing_on_stderr(capfd):
+    """LiteRT's 'INFO: Created TensorFlow Lite XNNPACK delegate' line (native, descriptor 2)
+    is dropped; other native lines would pass."""
+    EmbeddingModel(INT8_MODEL, threads=1)
+    assert capfd.readouterr().err == ""
+
+
+def test_native_lines_other_than_info_are_passed_on(capfd):
+    with native_stderr.captured() as lines:
+        os.write(2, b"INFO: chatter\nERROR: something real\n")
+    assert capfd.readouterr().err == ""  # nothing leaked while captured
+    native_stderr.pass_on(lines)
+    assert capfd.readouterr().err == "ERROR: something real\n"
