@@ -49,7 +49,13 @@ from itemrec.train import quiet_tensorflow, verbose_option
     type=click.Path(path_type=Path),
     help="Class folders to calibrate/fine-tune on [default: the run's training classes].",
 )
-@click.option("--calibration-images", default=200, show_default=True)
+@click.option(
+    "--calibration-images",
+    default=200,
+    show_default=True,
+    help="Training images that calibrate int8 activation ranges (50 to 540 gave the same "
+    "fidelity on bench_convert's run: benchmarks/results/int8_study.md).",
+)
 @click.option(
     "--finetune-images",
     default=500,
