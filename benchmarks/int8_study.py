@@ -1,8 +1,8 @@
 """What makes post-training int8 faithful: calibration count, image choice, per-channel weights.
 
 On ``bench_convert``'s reference run (EfficientNet-Lite0, 96 px, 1+1 epochs; ``make bench``
-or ``bench_convert.py`` trains it), each setting is converted to a full-integer ``.tflite`` and compared with the run's
-Keras embedder on the sample's unseen items (the verification set of ``bench_convert``):
+or ``bench_convert.py`` trains it), each setting is converted to a full-integer ``.tflite``
+and compared with the run's Keras embedder on the sample's unseen items (the verification set of ``bench_convert``):
 mean and minimum cosine, rank-1 and size. Not part of ``make bench`` (about 10 minutes);
 its result chose ``itemrec-convert --int8``'s defaults.
 
