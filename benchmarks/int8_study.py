@@ -2,9 +2,9 @@
 
 On ``bench_convert``'s reference run (EfficientNet-Lite0, 96 px, 1+1 epochs; ``make bench``
 or ``bench_convert.py`` trains it), each setting is converted to a full-integer ``.tflite``
-and compared with the run's Keras embedder on the sample's unseen items (the verification set of ``bench_convert``):
-mean and minimum cosine, rank-1 and size. Not part of ``make bench`` (about 10 minutes);
-its result chose ``itemrec-convert --int8``'s defaults.
+and compared with the run's Keras embedder on the sample's unseen items (the verification set
+of ``bench_convert``): mean and minimum cosine, rank-1 and size. Not part of ``make bench``
+(about 10 minutes); its result chose ``itemrec-convert --int8``'s defaults.
 
     python benchmarks/int8_study.py [--run RUN]
 
