@@ -2,10 +2,11 @@
 
 Images come from files (``gallery build`` walks ``ROOT/<code>/<images>``, ``gallery add`` and
 ``enroll IMAGES...`` take a list) or from the camera (``enroll --camera 0 --shots 5``).
-Unreadable images are skipped and reported, never fatal. ``gallery import`` takes vectors
-already computed with the gallery's model from an ``.npz`` (``read_vectors_npz``). Bulk work
-commits ``BATCH_ITEMS`` items per transaction: one disk sync per item made 100,000 items take
-136 s.
+Unreadable images are skipped and reported, never fatal. With ``augment=K`` each photo
+also adds K augmented views of itself (``edge_runtime.augment``) as representatives.
+``gallery import`` takes vectors already computed with the gallery's model from an ``.npz``
+(``read_vectors_npz``). Bulk work commits ``BATCH_ITEMS`` items per transaction: one disk
+sync per item made 100,000 items take 136 s.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from itemrec.edge_runtime.augment import augmented_views
 from itemrec.edge_runtime.camera import FrameGrabber, center_roi
 from itemrec.edge_runtime.errors import CameraLostError, ImageLoadError, InputError
 from itemrec.edge_runtime.folders import scan_class_folders
@@ -52,10 +54,20 @@ def read_names_csv(path: str | Path) -> dict[str, str]:
     return {row["code"].strip(): row["name"].strip() for row in rows if row.get("code")}
 
 
+def embed_with_views(model: EmbeddingModel, image: np.ndarray, augment: int) -> np.ndarray:
+    """The embedding of ``image`` and of ``augment`` augmented views of it, (1 + K) x D."""
+    views = augmented_views(image, augment, model.input_size)
+    return np.stack([model.embed(image)] + [model.embed(view) for view in views])
+
+
 def embed_files(
-    model: EmbeddingModel, paths: Iterable[str | Path], report: EnrollmentReport
+    model: EmbeddingModel,
+    paths: Iterable[str | Path],
+    report: EnrollmentReport,
+    augment: int = 0,
 ) -> tuple[np.ndarray, list[str]]:
-    """Embed every readable image; unreadable ones go to ``report.skipped``."""
+    """Embed every readable image (and ``augment`` views of it, sources ``<path>#view<k>``);
+    unreadable ones go to ``report.skipped``."""
     vectors, sources = [], []
     for path in paths:
         try:
@@ -63,10 +75,11 @@ def embed_files(
         except ImageLoadError as err:
             report.skipped.append(str(err))
             continue
-        vectors.append(model.embed(image))
-        sources.append(str(path))
-    matrix = np.stack(vectors) if vectors else np.zeros((0, model.spec.embedding_size), np.float32)
-    return matrix, sources
+        vectors.append(embed_with_views(model, image, augment))
+        sources += [str(path)] + [f"{path}#view{k}" for k in range(1, augment + 1)]
+    if not vectors:
+        return np.zeros((0, model.spec.embedding_size), np.float32), sources
+    return np.concatenate(vectors), sources
 
 
 def enroll_files(
@@ -76,18 +89,20 @@ def enroll_files(
     name: str | None,
     paths: Iterable[str | Path],
     report: EnrollmentReport | None = None,
+    augment: int = 0,
 ) -> EnrollmentReport:
-    """Embed ``paths`` and add them to item ``code`` in one transaction."""
+    """Embed ``paths`` (each with ``augment`` views) and add them to item ``code`` in one
+    transaction."""
     report = report if report is not None else EnrollmentReport()
-    enrollment = _embedded_item(model, code, name, paths, report)
+    enrollment = _embedded_item(model, code, name, paths, report, augment)
     if enrollment is not None:
         gallery.enroll_many([enrollment])
         _count(report, [enrollment])
     return report
 
 
-def _embedded_item(model, code, name, paths, report) -> Enrollment | None:
-    vectors, sources = embed_files(model, paths, report)
+def _embedded_item(model, code, name, paths, report, augment=0) -> Enrollment | None:
+    vectors, sources = embed_files(model, paths, report, augment)
     if len(vectors) == 0:
         report.skipped.append(f"{code}: no readable image, item not enrolled")
         return None
@@ -123,14 +138,16 @@ def build_gallery(
     db_path: str | Path,
     names: dict[str, str] | None = None,
     progress: Callable[[Iterable], Iterable] = lambda items: items,
+    augment: int = 0,
 ) -> EnrollmentReport:
-    """Create ``db_path`` and enrol each class folder of ``images_dir`` (folder name = code)."""
+    """Create ``db_path`` and enrol each class folder of ``images_dir`` (folder name = code),
+    each image with ``augment`` augmented views."""
     classes = scan_class_folders(images_dir)
     names = names or {}
     report = EnrollmentReport()
     with Gallery.create(db_path, model.spec) as gallery:
         items = (
-            _embedded_item(model, code, names.get(code), paths, report)
+            _embedded_item(model, code, names.get(code), paths, report, augment)
             for code, paths in progress(list(classes.items()))
         )
         enroll_batched(gallery, items, report)
@@ -209,8 +226,10 @@ def enroll_camera(
     roi: float = 0.6,
     interval: float = 0.5,
     stall_seconds: float = 10.0,
+    augment: int = 0,
 ) -> EnrollmentReport:
-    """Take ``shots`` frames ``interval`` s apart (centre region) and enrol them together."""
+    """Take ``shots`` frames ``interval`` s apart (centre region) and enrol them together,
+    each with ``augment`` augmented views."""
     vectors = []
     with grabber:
         while len(vectors) < shots:
@@ -219,9 +238,10 @@ def enroll_camera(
                 source = grabber.source
                 raise CameraLostError(f"no frame from camera {source!r} for {stall_seconds:g} s")
             rgb = cv2.cvtColor(center_roi(frame, roi), cv2.COLOR_BGR2RGB)
-            vectors.append(model.embed(rgb))
+            vectors.append(embed_with_views(model, rgb, augment))
             if len(vectors) < shots:
                 time.sleep(interval)
-    sources = [f"camera:{grabber.source}"] * len(vectors)
-    gallery.enroll(code, name, np.stack(vectors), sources)
-    return EnrollmentReport(items=1, representatives=len(vectors))
+    matrix = np.concatenate(vectors)
+    sources = [f"camera:{grabber.source}"] * len(matrix)
+    gallery.enroll(code, name, matrix, sources)
+    return EnrollmentReport(items=1, representatives=len(matrix))

@@ -30,6 +30,7 @@ def invoke(*args):
         ["gallery", "set-threshold"],
         ["gallery", "export"],
         ["gallery", "import"],
+        ["serve"],
         ["identify"],
         ["run"],
         ["enroll"],
