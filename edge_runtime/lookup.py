@@ -118,7 +118,7 @@ class Lookup:
         """Per-row scores (``V`` or ``N x V``) -> per-item best scores."""
         if self._one_per_item:
             return scores
-        best = np.full((*scores.shape[:-1], self.item_count), -np.inf, dtype=np.float32)
+        best = np.full((*scores.shape[:-1], len(self.codes)), -np.inf, dtype=np.float32)
         if len(self._starts):
             best[..., self._items_with_vectors] = np.maximum.reduceat(scores, self._starts, axis=-1)
         return best
@@ -126,8 +126,8 @@ class Lookup:
     def top_k_indices(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``(scores, item indices)``, both ``N x min(k, items)``, best first, ties by index."""
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
-        k = min(k, self.item_count)
-        if len(queries) == 1 and 0 < k < self.item_count:
+        k = min(k, len(self.codes))
+        if len(queries) == 1 and 0 < k < len(self.codes):
             if self.scorer is not None:
                 scores, indices = self._fast_top_k(queries[0], k)
             else:  # one product and one selection, fewer calls than the batched path
@@ -242,6 +242,27 @@ class GalleryLookup(Lookup):
         self._delta_lookup: Lookup | None = None
         self._delta_rows = 0
 
+    @property
+    def item_count(self) -> int:
+        """Items in the gallery now, the changes since the cached base included."""
+        changed_in_base = sum(self._in_base(code) for code in self._delta)
+        live = sum(v is not None for v in self._delta.values())
+        return len(self.codes) - changed_in_base + live
+
+    @property
+    def representative_count(self) -> int:
+        return len(self.matrix) - len(self._dead_rows) + self._delta_rows
+
+    def __contains__(self, code: str) -> bool:
+        """Whether the gallery holds item ``code`` now."""
+        if code in self._delta:
+            return self._delta[code] is not None
+        return self._in_base(code)
+
+    def _in_base(self, code: str) -> bool:
+        i = bisect.bisect_left(_Keys(self.codes), code)
+        return i < len(self.codes) and self.codes[i] == code
+
     def refresh(self) -> bool:
         """Follow the gallery's changes (and the stored threshold); True if there were any."""
         revision = self.gallery.revision
@@ -321,9 +342,9 @@ class GalleryLookup(Lookup):
 
     def _base_rows(self, code: str) -> np.ndarray:
         """The cached rows of item ``code`` (codes are in code order), empty if it is new."""
-        i = bisect.bisect_left(_Keys(self.codes), code)
-        if i == len(self.codes) or self.codes[i] != code:
+        if not self._in_base(code):
             return np.zeros(0, np.int64)
+        i = bisect.bisect_left(_Keys(self.codes), code)
         start, end = np.searchsorted(self.item_index, [i, i + 1])
         return np.arange(start, end, dtype=np.int64)
 
@@ -342,7 +363,7 @@ class GalleryLookup(Lookup):
             if len(scores[0]) == k:
                 floor = float(scores[0][-1])
         if len(self.codes):
-            if self.scorer is not None and k < self.item_count:
+            if self.scorer is not None and k < len(self.codes):
                 scores, indices = self._fast_top_k(query, k, floor, self._dead_rows)
             else:
                 exact = self.matrix @ query

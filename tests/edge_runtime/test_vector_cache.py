@@ -137,3 +137,16 @@ def test_vectors_of_some_codes(big):
     assert some.codes == ["c00003", "c00007"]
     np.testing.assert_array_equal(some.item_index, [0, 1, 1])  # c00007 has two rows
     assert isinstance(some, GalleryVectors)
+
+
+def test_counts_and_membership_follow_the_changes(big):
+    lookup = GalleryLookup(big)
+    assert lookup.item_count == 3000 and "c00005" in lookup and "new" not in lookup
+    rows = lookup.representative_count
+    big.enroll("new", None, unit_rows(np.random.default_rng(7), 2))
+    big.enroll("c00005", None, unit_rows(np.random.default_rng(8), 1))  # had one row
+    big.remove("c00006")  # had one row
+    lookup.refresh()
+    assert lookup.item_count == 3000 and "new" in lookup and "c00006" not in lookup
+    assert lookup.representative_count == rows + 2 + 1 - 1
+    assert lookup.item_count == len(big.items())
