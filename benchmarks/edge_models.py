@@ -1,10 +1,11 @@
 """The models the edge benchmark times: EfficientNet-Lite0 and InceptionV3, fp32 and int8.
 
-Lite0 comes from ``bench_convert``'s run when it exists (trained on the sample, 96 px);
-otherwise, like InceptionV3, it is untrained (``--weights none``: timing does not depend on
-the weights) at its native size. Each is made with the real ``itemrec-train`` and
-``itemrec-convert`` (calibration and verification cut short: only the graph matters here),
-the two conversions of a backbone at once, and cached under ``build/bench_edge``.
+Lite0 at 96 px comes from ``bench_convert``'s run when it exists (trained on the sample);
+otherwise, like Lite0 at 224 px and InceptionV3 at 299 px, it is untrained
+(``--weights none``: timing does not depend on the weights). Each is made with the real
+``itemrec-train`` and ``itemrec-convert`` (calibration and verification cut short: only the
+graph matters here), the two conversions of a backbone at once, and cached under
+``build/bench_edge``.
 """
 
 from __future__ import annotations
@@ -53,9 +54,10 @@ def _untrained_run(backbone: str, size: int) -> Path:
     return run_dir
 
 
-def _converted(backbone: str, size: int) -> list[Path]:
-    """fp32 and int8 ``.tflite`` of an untrained ``backbone``, converting what is missing."""
-    models = {q: WORK / f"{backbone}_{size}_{q}.tflite" for q in QUANTIZATIONS}
+def _converted(backbone: str, size: int, quantizations=tuple(QUANTIZATIONS)) -> list[Path]:
+    """``.tflite`` files of an untrained ``backbone`` (fp32 and int8 unless told), converting
+    what is missing."""
+    models = {q: WORK / f"{backbone}_{size}_{q}.tflite" for q in quantizations}
     missing = [q for q, path in models.items() if not path.exists()]
     if missing:
         run_dir = _untrained_run(backbone, size)
@@ -78,12 +80,13 @@ def lite0_int8_224() -> Path:
 
 
 def standard_models() -> list[Path]:
-    """fp32 and int8 .tflite files of EfficientNet-Lite0 and InceptionV3 (299 px)."""
+    """Lite0 int8 at 96 and 224 px, Lite0 fp32 at 96 px, InceptionV3 fp32 and int8 at 299 px."""
     WORK.mkdir(parents=True, exist_ok=True)
-    lite0 = [CONVERTED / "float32.tflite", CONVERTED / "int8.tflite"]
-    if not all(path.exists() for path in lite0):
-        lite0 = _converted("efficientnet_lite0", 224)
-    return lite0 + _converted("inception_v3", 299)
+    lite0_96 = [CONVERTED / "int8.tflite", CONVERTED / "float32.tflite"]
+    if not all(path.exists() for path in lite0_96):
+        lite0_96 = _converted("efficientnet_lite0", 96)[::-1]
+    lite0_224 = _converted("efficientnet_lite0", 224, ("int8",))
+    return [lite0_96[0], *lite0_224, lite0_96[1], *_converted("inception_v3", 299)]
 
 
 # Lite0 int8 at the sizes a Pi may run, trained on the sample: the demo's frozen phase only

@@ -8,6 +8,7 @@ from pathlib import Path
 COLUMNS = (
     ("variant", "variant"),
     ("size", "size MB"),
+    ("gzip", "gzip MB"),
     ("cos_mean", "cos mean"),
     ("cos_min", "cos min"),
     ("rank1_keras", "rank-1 Keras"),
@@ -28,6 +29,7 @@ def row(report: dict) -> dict:
     return {
         "variant": label,
         "size": f"{v['size_bytes'] / 1e6:.2f}",
+        "gzip": f"{v['size_gzip_bytes'] / 1e6:.2f}" if "size_gzip_bytes" in v else "-",
         "cos_mean": f"{v['cosine_mean']:.4f}",
         "cos_min": f"{v['cosine_min']:.4f}",
         "rank1_keras": f"{100 * v['rank1_keras']:.1f} %",

@@ -12,14 +12,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from itemrec.edge_runtime import native_stderr
 from itemrec.edge_runtime.errors import ModelError
-from itemrec.edge_runtime.geometry import center_crop_resize
+from itemrec.edge_runtime.geometry import center_crop_box, center_crop_resize
 from itemrec.edge_runtime.spec import SPEC_METADATA_NAME, ModelSpec, fingerprint_bytes
 from itemrec.edge_runtime.spec import sidecar_path as spec_sidecar_path
 from itemrec.edge_runtime.tflite_metadata import has_tflite_identifier, read_metadata
+
+LINEAR = cv2.INTER_LINEAR  # the contract's resize (edge_runtime.geometry)
 
 
 def default_threads() -> int:
@@ -30,7 +33,7 @@ def default_threads() -> int:
         return os.cpu_count() or 1
 
 
-def _interpreter_class():
+def interpreter_class():
     """Return ``(Interpreter class, backend name)``, preferring LiteRT."""
     try:
         from ai_edge_litert.interpreter import Interpreter
@@ -63,12 +66,12 @@ class EmbeddingModel:
                 f"{self.path} is not a TFLite model (no 'TFL3' identifier at bytes 4..8)"
             )
         self.threads = threads if threads is not None else default_threads()
-        interpreter_class, self.backend = _interpreter_class()
+        interpreter_type, self.backend = interpreter_class()
         try:
             # num_threads is always explicit; the default op resolver applies XNNPACK (and
             # says so on stderr at INFO level for every model: that line is dropped).
             with native_stderr.captured() as native_log:
-                self._interpreter = interpreter_class(
+                self._interpreter = interpreter_type(
                     model_content=content, num_threads=self.threads
                 )
                 self._interpreter.allocate_tensors()
@@ -105,6 +108,8 @@ class EmbeddingModel:
                 f"{'x'.join(map(str, shape))} and {'x'.join(map(str, self._output['shape']))}"
             )
         self._input_dtype = np.dtype(self._input["dtype"])
+        self._input_view = self._interpreter.tensor(self._input["index"])
+        self._resized = np.empty((shape[1], shape[2], 3), np.uint8)  # embed_bgr's buffer
         self._input_scale, self._input_zero = self._input["quantization"]
         self._output_scale, self._output_zero = self._output["quantization"]
 
@@ -152,6 +157,29 @@ class EmbeddingModel:
         if self._input_dtype == np.float32:
             return resized.astype(np.float32)[np.newaxis]
         raise ModelError(f"{self.path}: unsupported input type {self._input_dtype}")
+
+    def embed_bgr(self, frame: np.ndarray) -> np.ndarray:
+        """``embed`` of a camera's BGR frame (or region), without per-frame copies.
+
+        Crops, resizes the BGR pixels straight into the model's input size and swaps the
+        channels into the interpreter's own input buffer: the same tensor as ``prepare`` of
+        the RGB image (a channel swap commutes with a per-channel resize), minus the full-size
+        colour conversion and ``set_tensor``'s copy.
+        """
+        if (self._input_scale, self._input_zero) not in ((1.0, 0), (0.0, 0)):
+            return self.embed(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        height, width = self.input_size
+        top, left, crop_h, crop_w = center_crop_box(frame.shape[0], frame.shape[1], height, width)
+        crop = frame[top : top + crop_h, left : left + crop_w]
+        if (crop_h, crop_w) != (height, width):
+            crop = cv2.resize(crop, (width, height), dst=self._resized, interpolation=LINEAR)
+        # The view must not outlive this statement: the interpreter refuses to run while it does.
+        if self._input_dtype == np.uint8:
+            cv2.cvtColor(crop, cv2.COLOR_BGR2RGB, dst=self._input_view()[0])
+        else:
+            np.copyto(self._input_view()[0], cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))
+        self._interpreter.invoke()
+        return self.finish(self._interpreter.get_tensor(self._output["index"])[0])
 
     def invoke(self, tensor: np.ndarray) -> np.ndarray:
         """Run the interpreter on a prepared input; return the raw output row (a copy)."""

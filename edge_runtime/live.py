@@ -196,8 +196,7 @@ def run_live(
             if now - last_refresh >= REFRESH_SECONDS:
                 lookup.refresh()
                 last_refresh = now
-            rgb = cv2.cvtColor(center_roi(frame, options.roi), cv2.COLOR_BGR2RGB)
-            result = lookup.identify(model.embed(rgb), options.top_k)
+            result = lookup.identify(model.embed_bgr(center_roi(frame, options.roi)), options.top_k)
             frames += 1
             scan = debouncer.update(result, frames)
             if scan is not None:

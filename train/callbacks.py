@@ -42,25 +42,69 @@ class ValidationCMC(keras.callbacks.Callback):
             logs["val_rank5"] = self.last_cmc[min(4, len(cmc) - 1)]
 
 
-class FeatureScatter(keras.callbacks.Callback):
-    """After each epoch: a 2-D PCA scatter of the deep features of a few training classes."""
+class DrawingThrottle:
+    """Run a drawing now if ``interval`` s have passed since the last one, else keep it for
+    ``flush()`` (the end of the phase). ``interval`` 0: always now."""
 
-    def __init__(self, features_model, dataset, labels, names, run_dir: RunDir, phase: str):
+    def __init__(self, interval: float = 0.0):
+        self.interval = interval
+        self._last = -float("inf")
+        self._pending = None
+
+    def __call__(self, draw) -> None:
+        now = time.monotonic()
+        if now - self._last >= self.interval:
+            draw()
+            self._last, self._pending = now, None
+        else:
+            self._pending = draw
+
+    def flush(self) -> None:
+        if self._pending is not None:
+            self._pending()
+            self._last, self._pending = time.monotonic(), None
+
+
+class FeatureScatter(keras.callbacks.Callback):
+    """After each epoch: a 2-D PCA scatter of the deep features of a few training classes.
+
+    ``draw_interval`` > 0: a frame at most every that many seconds, and the phase's last one.
+    """
+
+    def __init__(
+        self,
+        features_model,
+        dataset,
+        labels,
+        names,
+        run_dir: RunDir,
+        phase: str,
+        draw_interval: float = 0.0,
+    ):
         super().__init__()
         self.features_model, self.dataset = features_model, dataset
         self.labels, self.names = np.asarray(labels), names
         self.run_dir, self.phase = run_dir, phase
+        self.throttle = DrawingThrottle(draw_interval)
         run_dir.features.mkdir(parents=True, exist_ok=True)
 
     def on_epoch_end(self, epoch, logs=None):
-        features = self.features_model.predict(self.dataset, verbose=0)[: len(self.labels)]
-        plot_scatter(
-            pca_2d(features),
-            self.labels,
-            self.names,
-            f"deep features, epoch {epoch + 1} ({self.phase})",
-            self.run_dir.scatter_frame(epoch + 1),
+        if isinstance(self.dataset, np.ndarray):  # a few cached feature rows: one call
+            features = self.features_model(self.dataset, training=False).numpy()
+        else:  # predict's set-up costs ~0.3 s, worth it only for a pipeline of images
+            features = self.features_model.predict(self.dataset, verbose=0)[: len(self.labels)]
+        self.throttle(
+            lambda: plot_scatter(
+                pca_2d(features),
+                self.labels,
+                self.names,
+                f"deep features, epoch {epoch + 1} ({self.phase})",
+                self.run_dir.scatter_frame(epoch + 1),
+            )
         )
+
+    def on_train_end(self, logs=None):
+        self.throttle.flush()
 
 
 class RunHistory(keras.callbacks.Callback):
@@ -78,10 +122,13 @@ class RunHistory(keras.callbacks.Callback):
         offset: int,
         history: list[dict],
         cmc: ValidationCMC | None = None,
+        draw_interval: float = 0.0,
     ):
+        """``draw_interval`` > 0: redraw ``loss.png`` at most that often, and at phase end."""
         super().__init__()
         self.run_dir, self.phase, self.offset, self.cmc = run_dir, phase, offset, cmc
         self.history = history
+        self.throttle = DrawingThrottle(draw_interval)
 
     def on_epoch_end(self, epoch, logs=None):
         """``epoch`` counts across phases (``fit`` starts each phase at its ``initial_epoch``)."""
@@ -92,7 +139,11 @@ class RunHistory(keras.callbacks.Callback):
         entry["time"] = time.time()
         self.history[:] = [e for e in self.history if e["global_epoch"] < epoch] + [entry]
         self.run_dir.write_json(self.run_dir.history, self.history)
-        plot_losses(self.history, self.run_dir.loss_plot)
+        history = list(self.history)  # as it is now, whenever the throttle draws it
+        self.throttle(lambda: plot_losses(history, self.run_dir.loss_plot))
+
+    def on_train_end(self, logs=None):
+        self.throttle.flush()
 
 
 class KeepBest(keras.callbacks.Callback):

@@ -9,7 +9,7 @@ reloads the lookup first if the gallery's revision moved, whoever changed it (th
 or ``itemrec-edge enroll`` in another process), so a change counts from the next request
 on, without a restart and without stopping the camera.
 
-``Recognizer`` also quacks like ``EmbeddingModel`` (``embed``) and ``GalleryLookup``
+``Recognizer`` also quacks like ``EmbeddingModel`` (``embed``, ``embed_bgr``) and ``GalleryLookup``
 (``identify``, ``refresh``, ``item_count``) for ``run_live``.
 """
 
@@ -66,6 +66,9 @@ class Recognizer:
     def embed(self, image: np.ndarray) -> np.ndarray:
         return self._call(self.model.embed, image)
 
+    def embed_bgr(self, frame: np.ndarray) -> np.ndarray:
+        return self._call(self.model.embed_bgr, frame)
+
     def identify(self, vector: np.ndarray, k: int) -> Identification:
         return self._call(self._lookup.identify, vector, k)
 
@@ -100,7 +103,7 @@ class Recognizer:
 
         def work() -> bool:
             self._lookup.refresh()
-            if code not in self._lookup.codes:
+            if code not in self._lookup:
                 return False
             self._gallery.remove(code)
             self._lookup.refresh()
@@ -133,7 +136,7 @@ class Recognizer:
             self._lookup.refresh()
             gallery = {
                 "items": self._lookup.item_count,
-                "representatives": len(self._lookup.matrix),
+                "representatives": self._lookup.representative_count,
                 "revision": self._gallery.revision,
                 "threshold": self._lookup.threshold,
             }

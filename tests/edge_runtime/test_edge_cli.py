@@ -29,6 +29,7 @@ def invoke(*args):
         ["gallery", "list"],
         ["gallery", "set-threshold"],
         ["gallery", "export"],
+        ["gallery", "import"],
         ["serve"],
         ["identify"],
         ["run"],
@@ -115,6 +116,60 @@ def test_errors_are_one_line_without_traceback(tmp_path, class_folders):
         assert result.exit_code == code, (message, result.output)
         assert message in result.output and "Traceback" not in result.output
         assert result.output.count("error:") == 1
+
+
+def write_npz(path, codes, vectors, **extra):
+    np.savez(path, codes=np.array(codes), vectors=np.asarray(vectors, np.float32), **extra)
+    return path
+
+
+def test_import_precomputed_vectors_creates_then_adds(tmp_path):
+    from itemrec.edge_runtime.interpreter import EmbeddingModel
+
+    model = EmbeddingModel(INT8_MODEL, threads=1)
+    dim, db = model.spec.embedding_size, tmp_path / "g.db"
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(2500, dim))  # three transactions of BATCH_ITEMS
+    codes = [f"p{i:05d}" for i in range(2500)]
+    npz = write_npz(tmp_path / "v.npz", codes, vectors, fingerprint=model.fingerprint)
+    assert invoke("gallery", "import", "--db", db, npz).exit_code == ExitCode.BAD_INPUT
+    result = invoke("gallery", "import", "--db", db, "--model", INT8_MODEL, npz)
+    assert result.exit_code == 0 and "imported 2500 items" in result.output
+    more = write_npz(tmp_path / "m.npz", ["p00001", "new"], vectors[:2], names=["One", "New"])
+    assert invoke("gallery", "import", "--db", db, more).exit_code == 0
+    with Gallery.open(db) as g:
+        stored = g.vectors(["p00000", "p00001", "new"])
+        items = {i.code: i for i in g.items()}
+    assert len(items) == 2501 and items["p00001"].representatives == 2
+    assert items["p00001"].name == "One" and items["p00002"].name == "p00002"
+    assert stored.codes == ["new", "p00000", "p00001"]  # code order
+    np.testing.assert_allclose(stored.matrix[1], vectors[0] / np.linalg.norm(vectors[0]), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "codes, vectors, extra, message",
+    [
+        (["a", "b"], np.ones((2, 5)), {}, "must be 2 x 16"),
+        (["a", "a"], np.ones((2, 16)), {}, "code 'a' appears more than once"),
+        (["a", " "], np.ones((2, 16)), {}, "row 1 has an empty code"),
+        (["a", "b"], [[np.nan] * 16, [1] * 16], {}, "row 0 ('a') is not finite"),
+        (["a", "b"], [[0] * 16, [1] * 16], {}, "row 0 is all zeros"),
+        (["a", "b"], np.ones((2, 16)), {"names": ["x"]}, "'names' must be 2 strings"),
+        (["a", "b"], np.ones((2, 16)), {"fingerprint": "0" * 64}, "computed by model 000000000000"),
+    ],
+)
+def test_import_refuses_bad_vectors_and_stores_nothing(tmp_path, codes, vectors, extra, message):
+    db = tmp_path / "g.db"
+    good = write_npz(tmp_path / "good.npz", ["keep"], np.ones((1, 16)))
+    assert invoke("gallery", "import", "--db", db, "--model", INT8_MODEL, good).exit_code == 0
+    bad = write_npz(tmp_path / "bad.npz", codes, vectors, **extra)
+    result = invoke("gallery", "import", "--db", db, bad)
+    assert result.exit_code == ExitCode.BAD_INPUT and message in result.output
+    with Gallery.open(db) as g:
+        assert [i.code for i in g.items()] == ["keep"]
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    result = invoke("gallery", "import", "--db", db, tmp_path / "junk.npz")
+    assert result.exit_code == ExitCode.BAD_INPUT and "not a readable .npz" in result.output
 
 
 def test_usage_errors_exit_2(tmp_path):

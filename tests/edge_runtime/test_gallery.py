@@ -47,7 +47,7 @@ def test_wal_schema_version_and_reopen(gallery, tmp_path):
     gallery.close()
     db = sqlite3.connect(tmp_path / "g.db")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("SELECT version FROM schema_version").fetchone()[0] == 1
+    assert db.execute("SELECT version FROM schema_version").fetchone()[0] == 2
     db.close()
     with Gallery.open(tmp_path / "g.db") as again:
         assert again.spec == SPEC and again.fingerprint == "f" * 64

@@ -99,6 +99,21 @@ def test_prepare_crops_the_centre_to_the_input_size(reference):
     )
 
 
+@pytest.mark.parametrize("path", [FP32_MODEL, INT8_MODEL])
+@pytest.mark.parametrize("shape", [(48, 64), (64, 48), (32, 32), (100, 37)])
+def test_embed_bgr_is_embed_of_the_rgb_image(path, shape):
+    """The live loop's zero-copy path gives the very same embedding as the contract's."""
+    rng = np.random.default_rng(shape[0])
+    bgr = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    model = EmbeddingModel(path, threads=1)
+    expected = model.embed(bgr[:, :, ::-1].copy())
+    for _ in range(2):  # the reused buffers carry nothing over
+        np.testing.assert_array_equal(model.embed_bgr(bgr), expected)
+    view = np.zeros((80, 120, 3), np.uint8)[10:58, 20:84]  # a region of a frame, not contiguous
+    view[:] = bgr[:48, :64] if shape == (48, 64) else 0
+    np.testing.assert_array_equal(model.embed_bgr(view), model.embed(view[:, :, ::-1].copy()))
+
+
 def test_loading_a_model_says_nothing_on_stderr(capfd):
     """LiteRT's 'INFO: Created TensorFlow Lite XNNPACK delegate' line (native, descriptor 2)
     is dropped; other native lines would pass."""

@@ -41,3 +41,20 @@ def test_figures_and_gif(tmp_path):
     assert write_gif(frames, tmp_path / "f.gif") and not write_gif([], tmp_path / "g.gif")
     gif = Image.open(tmp_path / "f.gif")
     assert gif.n_frames == 3 and Image.open(tmp_path / "loss.png").size[0] > 100
+
+
+def test_drawing_throttle_draws_now_then_keeps_the_latest_for_the_end():
+    from itemrec.train.callbacks import DrawingThrottle
+
+    drawn = []
+    throttle = DrawingThrottle(interval=3600)
+    for epoch in range(4):
+        throttle(lambda epoch=epoch: drawn.append(epoch))
+    assert drawn == [0]  # the first at once, the others within the interval wait
+    throttle.flush()
+    throttle.flush()  # nothing left the second time
+    assert drawn == [0, 3]  # only the latest waiting drawing is made
+    always = DrawingThrottle(interval=0)
+    for epoch in range(3):
+        always(lambda epoch=epoch: drawn.append(epoch))
+    assert drawn == [0, 3, 0, 1, 2]

@@ -169,3 +169,7 @@ def test_inception_run_on_cached_features(class_folders, tmp_path):
     assert embedder.input_shape == (None, 75, 75, 3) and embedder.output_shape == (None, 128)
     centers = np.load(run.centers)
     assert centers.shape == (5, 128) and np.abs(centers).max() > 0  # trained on cached features
+    # Figures of the fast cached phase: the first epoch's and, drawn at its end, the last's.
+    frames = [path.name for path in run.scatter_frames()]
+    assert frames[0] == run.scatter_frame(1).name and frames[-1] == run.scatter_frame(3).name
+    assert run.loss_plot.exists() and run.features_gif.exists()

@@ -1,0 +1,180 @@
+"""What makes post-training int8 faithful: calibration count, image choice, per-channel weights.
+
+On ``bench_convert``'s reference run (EfficientNet-Lite0, 96 px, 1+1 epochs; ``make bench``
+or ``bench_convert.py`` trains it), each setting is converted to a full-integer ``.tflite``
+and compared with the run's Keras embedder on the sample's unseen items (the verification set
+of ``bench_convert``): mean and minimum cosine, rank-1 and size. Not part of ``make bench``
+(about 10 minutes); its result chose ``itemrec-convert --int8``'s defaults.
+
+    python benchmarks/int8_study.py [--run RUN]
+
+Writes ``benchmarks/results/int8_study.json`` and ``int8_study.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+from commands import ROOT, SAMPLE_UNSEEN
+
+RESULTS = ROOT / "benchmarks" / "results"
+
+# (name, calibration images, how they are drawn, per-channel conv, per-channel dense,
+#  the MLIR quantizer (False: the older one))
+SETTINGS = [
+    ("200 random (the default)", 200, "random", True, True, True),
+    ("50 random", 50, "random", True, True, True),
+    ("500 random", 500, "random", True, True, True),
+    ("all 540 training images", 1000, "random", True, True, True),
+    ("1 per class (270)", 270, "per_class", True, True, True),
+    ("200 random, per-tensor dense", 200, "random", True, False, True),
+    ("200 random, per-tensor everywhere", 200, "random", False, False, True),
+    ("200 random, the older quantizer", 200, "random", True, True, False),
+]
+
+
+def calibration_images(run, count: int, choice: str) -> np.ndarray:
+    from itemrec.convert.samples import sample_classes, sample_images
+
+    root, classes = run.data_dir, run.classes("train")
+    if choice == "random":
+        return sample_images(root, run.input_size, count, 0, classes).images
+    # The first image of each class: every item seen once, none twice.
+    sample = sample_classes(root, run.input_size, 10**9, 0, classes)
+    _, first = np.unique(sample.labels, return_index=True)
+    return sample.images[np.sort(first)][:count]
+
+
+def convert(model, images, per_channel: bool, dense_per_channel: bool, mlir: bool) -> bytes:
+    from itemrec.train.keras_api import tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: (
+        [np.asarray(image, np.float32)[np.newaxis]] for image in images
+    )
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.int8
+    converter.experimental_new_quantizer = mlir
+    converter._experimental_disable_per_channel = not per_channel
+    converter._experimental_disable_per_channel_quantization_for_dense_layers = (
+        not dense_per_channel
+    )
+    return bytes(converter.convert())
+
+
+def size_breakdown(content: bytes) -> dict:
+    """Where an int8 file's bytes go: int8 weights, int32 biases, per-channel quantisation
+    parameters (float32 scale + int64 zero point each), metadata, the rest (graph, names)."""
+    from tensorflow.lite.python import schema_py_generated as schema  # a study, not the product
+
+    model = schema.ModelT.InitFromPackedBuf(content, 0)
+    metadata = {m.buffer for m in model.metadata or []}
+    parts = {"int8 weights": 0, "int32 biases": 0, "quantisation parameters": 0, "metadata": 0}
+    for graph in model.subgraphs:
+        for tensor in graph.tensors:
+            data = model.buffers[tensor.buffer].data
+            size = 0 if data is None else len(data)
+            if tensor.type == schema.TensorType.INT8:
+                parts["int8 weights"] += size
+            elif tensor.type == schema.TensorType.INT32:
+                parts["int32 biases"] += size
+            q = tensor.quantization
+            if q is not None and q.scale is not None:
+                parts["quantisation parameters"] += 4 * len(q.scale) + 8 * len(q.zeroPoint)
+    parts["metadata"] = sum(
+        0 if model.buffers[i].data is None else len(model.buffers[i].data) for i in metadata
+    )
+    parts["rest (graph, names, padding)"] = len(content) - sum(parts.values())
+    return parts
+
+
+@click.command()
+@click.option(
+    "--run",
+    "run_dir",
+    type=click.Path(path_type=Path),
+    default=ROOT / "build" / "bench_convert" / "run",
+    show_default=True,
+)
+@click.option("--verify-images", default=1000, show_default=True)
+def main(run_dir: Path, verify_images: int):
+    """Convert the reference run with each calibration setting and measure fidelity."""
+    from itemrec.convert.distill import embed
+    from itemrec.convert.samples import sample_classes
+    from itemrec.convert.verify import cosines, rank1, tflite_embeddings
+    from itemrec.edge_runtime.interpreter import EmbeddingModel
+    from itemrec.train.run_dir import load_run
+
+    run = load_run(run_dir)
+    verification = sample_classes(SAMPLE_UNSEEN, run.input_size, verify_images, 1)
+    reference = embed(run.embedder, verification.images)
+    work = ROOT / "build" / "int8_study"
+    work.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name, count, choice, per_channel, dense_per_channel, mlir in SETTINGS:
+        start = time.perf_counter()
+        images = calibration_images(run, count, choice)
+        content = convert(run.embedder, images, per_channel, dense_per_channel, mlir)
+        path = work / f"{len(rows)}.tflite"
+        path.write_bytes(content)
+        embedded = tflite_embeddings(EmbeddingModel(path, threads=2), verification.images)
+        similarity = cosines(reference, embedded)
+        rows.append(
+            {
+                "setting": name,
+                "calibration_images": int(len(images)),
+                "choice": choice,
+                "per_channel_conv": per_channel,
+                "per_channel_dense": dense_per_channel,
+                "mlir_quantizer": mlir,
+                "cosine_mean": float(similarity.mean()),
+                "cosine_min": float(similarity.min()),
+                "rank1_keras": rank1(reference, verification.labels),
+                "rank1_tflite": rank1(embedded, verification.labels),
+                "size_bytes": len(content),
+                "seconds": round(time.perf_counter() - start, 1),
+            }
+        )
+        click.echo(json.dumps(rows[-1]), err=True)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "int8_study.json").write_text(json.dumps(rows, indent=1) + "\n")
+    lines = [
+        f"int8 post-training quantisation of `{run_dir.relative_to(ROOT)}` (bench_convert's "
+        f"run), verified on {len(verification.images)} images of data/sample/unseen.",
+        "",
+        "| setting | images | cos mean | cos min | rank-1 Keras | rank-1 int8 | size MB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['setting']} | {r['calibration_images']} | {r['cosine_mean']:.4f} | "
+        f"{r['cosine_min']:.4f} | {100 * r['rank1_keras']:.1f} % | "
+        f"{100 * r['rank1_tflite']:.1f} % | {r['size_bytes'] / 1e6:.2f} |"
+        for r in rows
+    ]
+    first = (work / "0.tflite").read_bytes()
+    fp32 = ROOT / "build" / "bench_convert" / "models" / "float32.tflite"
+    parts = size_breakdown(first)
+    lines += [
+        "",
+        f"Where the bytes of the int8 file go ({len(first) / 1e6:.2f} MB"
+        + (f", {len(first) / fp32.stat().st_size:.3f}x the fp32 file" if fp32.exists() else "")
+        + "):",
+        "",
+        "| part | MB | share |",
+        "|---|---:|---:|",
+        *[f"| {k} | {v / 1e6:.3f} | {100 * v / len(first):.1f} % |" for k, v in parts.items()],
+    ]
+    rows.append({"size_breakdown": parts})
+    (RESULTS / "int8_study.json").write_text(json.dumps(rows, indent=1) + "\n")
+    (RESULTS / "int8_study.md").write_text("\n".join(lines) + "\n")
+    click.echo("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
