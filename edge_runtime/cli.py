@@ -6,6 +6,8 @@ Errors print one line and exit with a code of the shared table (``itemrec.edge_r
 from __future__ import annotations
 
 import json
+import math
+import os
 import sys
 
 import click
@@ -20,7 +22,8 @@ from itemrec.edge_runtime.enroll import (
     read_names_csv,
 )
 from itemrec.edge_runtime.errors import ImageLoadError, InputError
-from itemrec.edge_runtime.gallery import Gallery
+from itemrec.edge_runtime.files import shown
+from itemrec.edge_runtime.gallery import Gallery, check_item_code
 from itemrec.edge_runtime.images import load_image
 from itemrec.edge_runtime.interpreter import EmbeddingModel
 from itemrec.edge_runtime.live import (
@@ -48,6 +51,29 @@ threads_option = click.option(
     default=None,
     help="Interpreter threads (default: all cores).",
 )
+
+
+class Cosine(click.ParamType):
+    """A cosine threshold: a finite number in [-1, 1] (``nan`` would make every answer unknown)."""
+
+    name = "cosine"
+
+    def convert(self, value, param, ctx):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not (math.isfinite(number) and -1.0 <= number <= 1.0):
+            self.fail(f"a cosine threshold lies in [-1, 1], got {value}", param, ctx)
+        return number
+
+
+threshold_option = click.option(
+    "--threshold",
+    type=Cosine(),
+    default=None,
+    help="Override the gallery's unknown-item threshold.",
+)
 roi_option = click.option(
     "--roi",
     type=click.FloatRange(0, 1, min_open=True),
@@ -57,11 +83,15 @@ roi_option = click.option(
 )
 
 
-def open_matching(model_path, db_path, threads) -> tuple[EmbeddingModel, Gallery]:
+def open_matching(model_path, db_path, threads, write=False) -> tuple[EmbeddingModel, Gallery]:
     """Load the model and open the gallery, refusing a gallery made by another model."""
     model = EmbeddingModel(model_path, threads=threads)
-    gallery = Gallery.open(db_path)
-    gallery.check_model(model.fingerprint, model_path)
+    gallery = Gallery.open(db_path, write=write)
+    try:
+        gallery.check_model(model.fingerprint, model_path)
+    except BaseException:
+        gallery.close()
+        raise
     return model, gallery
 
 
@@ -100,9 +130,14 @@ def gallery():
 )
 @threads_option
 def gallery_build(model_path, images_dir, db_path, names_csv, threads):
-    """Create a gallery from class folders (folder name = item code)."""
-    model = EmbeddingModel(model_path, threads=threads)
+    """Create a gallery from class folders (folder name = item code).
+
+    The gallery appears under its name only once complete; every file left out is named.
+    """
+    if os.path.lexists(db_path):
+        raise InputError(f"{shown(db_path)} already exists; remove it or use 'gallery add'")
     names = read_names_csv(names_csv) if names_csv else None
+    model = EmbeddingModel(model_path, threads=threads)
 
     def progress(items):
         with click.progressbar(items, label="enrolling", file=sys.stderr) as bar:
@@ -121,7 +156,7 @@ def gallery_build(model_path, images_dir, db_path, names_csv, threads):
 @click.argument("codes", nargs=-1, required=True)
 def gallery_remove(db_path, codes):
     """Remove items (and all their representatives) by code."""
-    with Gallery.open(db_path) as db:
+    with Gallery.open(db_path, write=True) as db:
         for code in codes:
             db.remove(code)
             click.echo(f"removed {code}")
@@ -158,20 +193,20 @@ def gallery_list(db_path, as_json):
         f"model {spec.backbone} {spec.input_height}x{spec.input_width} "
         f"{spec.quantization}, fingerprint {spec.fingerprint[:12]}, threshold {threshold}"
     )
-    for item in items:
+    for item in items:  # codes and names are one printable line each (item_code_problem)
         click.echo(f"{item.code}\t{item.name}\t{item.representatives}")
     click.echo(f"{len(items)} items")
 
 
 @gallery.command("set-threshold")
 @db_option
-@click.argument("threshold", type=float, required=False)
+@click.argument("threshold", type=Cosine(), required=False)
 @click.option("--clear", is_flag=True, help="Forget the threshold (every answer is accepted).")
 def gallery_set_threshold(db_path, threshold, clear):
     """Store the cosine THRESHOLD below which an answer is 'unknown'."""
     if (threshold is None) == (not clear):
         raise click.UsageError("give a THRESHOLD or --clear")
-    with Gallery.open(db_path) as db:
+    with Gallery.open(db_path, write=True) as db:
         db.set_threshold(None if clear else threshold)
     click.echo(f"threshold: {None if clear else threshold}")
 
@@ -209,11 +244,9 @@ def gallery_export(db_path, fmt, out):
 @main.command()
 @model_option
 @db_option
-@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--top-k", "-k", default=5, show_default=True, type=click.IntRange(min=1))
-@click.option(
-    "--threshold", type=float, default=None, help="Override the gallery's unknown-item threshold."
-)
+@threshold_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per image.")
 @threads_option
 def identify(model_path, db_path, images, top_k, threshold, as_json, threads):
@@ -233,7 +266,7 @@ def identify(model_path, db_path, images, top_k, threshold, as_json, threads):
             click.echo(json.dumps({"image": path, **result.to_dict()}))
             continue
         item = result.item
-        click.echo(f"{path}: {item.code + ' ' + item.name if item else 'unknown'}")
+        click.echo(f"{shown(path)}: {item.code + ' ' + item.name if item else 'unknown'}")
         for rank, match in enumerate(result.matches, 1):
             click.echo(f"  {rank}. {match.code}\t{match.name}\t{match.score:.4f}")
     if failed:
@@ -252,9 +285,7 @@ def identify(model_path, db_path, images, top_k, threshold, as_json, threads):
 @click.option("--headless", is_flag=True, help="No window: one JSON line per change of item.")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after N frames.")
 @click.option("--top-k", "-k", default=3, show_default=True, type=click.IntRange(min=1))
-@click.option(
-    "--threshold", type=float, default=None, help="Override the gallery's unknown-item threshold."
-)
+@threshold_option
 @click.option(
     "--retries",
     default=5,
@@ -301,13 +332,17 @@ def run(model_path, db_path, camera, roi, headless, max_frames, top_k, threshold
     help="Seconds between camera shots.",
 )
 @roi_option
-@click.argument("images", nargs=-1, type=click.Path(dir_okay=False))
+@click.argument("images", nargs=-1, type=click.Path())  # checked one by one, as in identify
 @threads_option
 def enroll(model_path, db_path, code, name, camera, shots, interval, roi, images, threads):
-    """Enrol an item from the camera or from IMAGES, in one transaction."""
+    """Enrol an item from the camera or from IMAGES, in one transaction.
+
+    Unreadable IMAGES are named and left out, the others enrolled; the exit code is then 3.
+    """
     if (camera is None) == (not images):
         raise click.UsageError("give either --camera or IMAGES")
-    model, db = open_matching(model_path, db_path, threads)
+    check_item_code(code)
+    model, db = open_matching(model_path, db_path, threads, write=True)
     with db:
         if camera is not None:
             report = enroll_camera(
@@ -319,6 +354,8 @@ def enroll(model_path, db_path, code, name, camera, shots, interval, roi, images
     if not report.items:
         raise InputError(f"no readable image for {code}; nothing enrolled")
     click.echo(f"{code}: enrolled {report.representatives} representatives")
+    if report.skipped:
+        raise InputError(f"{len(images) - report.representatives} of {len(images)} images skipped")
 
 
 gallery.add_command(enroll, name="add")

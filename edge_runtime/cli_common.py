@@ -1,23 +1,36 @@
 """What the four command-line tools share: one-line errors and the exit-code table.
 
-``ItemrecCommand`` and ``ItemrecGroup`` are click's command classes with one change: an
+``ItemrecCommand`` and ``ItemrecGroup`` are click's command classes with two changes: an
 :class:`~itemrec.edge_runtime.errors.ItemrecError` raised while the command runs prints
 ``<tool>: error: <first line of the message>`` on stderr and exits with the error's code
-(:class:`~itemrec.edge_runtime.errors.ExitCode`). Any other exception is a bug and keeps
-Python's traceback and exit status 1.
+(:class:`~itemrec.edge_runtime.errors.ExitCode`), and Ctrl-C prints ``<tool>: interrupted``
+and exits 0 (stopped on purpose) instead of click's "Aborted!" and 1. Any other exception is
+a bug and keeps Python's traceback and exit status 1.
+
+The console scripts start through :func:`launch`, which gives a Ctrl-C during start-up
+(importing OpenCV or TensorFlow takes seconds) the same quiet end.
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
+
 import click
 
-from itemrec.edge_runtime.errors import ItemrecError
+from itemrec.edge_runtime.errors import ExitCode, ItemrecError
 
 
 def report(ctx: click.Context, error: ItemrecError):
     """Print ``error`` as one line and exit with its code."""
     click.echo(f"{ctx.find_root().info_name}: error: {error.one_line()}", err=True)
     ctx.exit(int(error.exit_code))
+
+
+def interrupted(tool: str):
+    """End ``tool`` after a Ctrl-C: one line on stderr, exit code OK (stopped on purpose)."""
+    print(f"\n{tool}: interrupted", file=sys.stderr)
+    sys.exit(int(ExitCode.OK))
 
 
 class ItemrecCommand(click.Command):
@@ -28,6 +41,8 @@ class ItemrecCommand(click.Command):
             return super().invoke(ctx)
         except ItemrecError as error:
             report(ctx, error)
+        except KeyboardInterrupt:
+            interrupted(ctx.find_root().info_name)
 
 
 class ItemrecGroup(click.Group):
@@ -40,6 +55,37 @@ class ItemrecGroup(click.Group):
             return super().invoke(ctx)
         except ItemrecError as error:
             report(ctx, error)
+        except KeyboardInterrupt:
+            interrupted(ctx.find_root().info_name)
 
 
 ItemrecGroup.group_class = ItemrecGroup
+
+
+def launch(module: str, tool: str) -> None:
+    """Import ``module`` and run its click ``main`` as ``tool``; Ctrl-C meanwhile ends quietly."""
+    try:
+        main = importlib.import_module(module).main
+    except KeyboardInterrupt:
+        interrupted(tool)
+    main(prog_name=tool)
+
+
+def edge_main() -> None:
+    """``itemrec-edge``."""
+    launch("itemrec.edge_runtime.cli", "itemrec-edge")
+
+
+def train_main() -> None:
+    """``itemrec-train``."""
+    launch("itemrec.train.cli", "itemrec-train")
+
+
+def eval_main() -> None:
+    """``itemrec-eval``."""
+    launch("itemrec.train.evaluation.cli", "itemrec-eval")
+
+
+def convert_main() -> None:
+    """``itemrec-convert``."""
+    launch("itemrec.convert.cli", "itemrec-convert")

@@ -83,7 +83,7 @@ def test_errors_are_one_line_without_traceback(tmp_path, class_folders):
                 class_folders / "A" / "front.png",
             ),
         ),
-        "not a readable itemrec gallery": (bad_model, ("gallery", "list", "--db", INT8_MODEL)),
+        "corrupt or not a gallery": (bad_model, ("gallery", "list", "--db", INT8_MODEL)),
         "not a TFLite model": (bad_model, ("identify", "--model", db, "--db", db, "x.png")),
         "already exists": (bad_input, build_args(class_folders, db)),
         "no class folders": (bad_input, build_args(class_folders / "A", tmp_path / "new.db")),

@@ -64,8 +64,9 @@ def test_remove_threshold_and_revision(gallery):
     assert gallery.revision == start + 2
     with pytest.raises(GalleryError, match="no item with code 'zz'"):
         gallery.remove("zz")
-    with pytest.raises(GalleryError, match=r"\[-1, 1\]"):
-        gallery.set_threshold(1.5)
+    for bad in (1.5, float("nan")):
+        with pytest.raises(InputError, match=r"\[-1, 1\]"):
+            gallery.set_threshold(bad)
     gallery.set_threshold(None)
     assert gallery.threshold is None
 
@@ -103,11 +104,13 @@ def test_missing_corrupt_and_foreign_files(tmp_path, gallery):
         Gallery.open(tmp_path / "nope.db")
     junk = tmp_path / "junk.db"
     junk.write_bytes(os.urandom(4096))
-    with pytest.raises(GalleryError, match="junk.db is not a readable itemrec gallery"):
+    with pytest.raises(
+        GalleryError, match="junk.db: corrupt or not a gallery .*rebuild from the images"
+    ):
         Gallery.open(junk)
     other = tmp_path / "other.db"
     sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
-    with pytest.raises(GalleryError, match="other.db is not a readable itemrec gallery"):
+    with pytest.raises(GalleryError, match="other.db is a SQLite file but not an itemrec gallery"):
         Gallery.open(other)
     gallery._db.execute("UPDATE schema_version SET version = 99")
     with pytest.raises(GalleryError, match="schema version 99"):
@@ -120,7 +123,7 @@ def test_missing_corrupt_and_foreign_files(tmp_path, gallery):
 ENROL_MANY = """
 import sys, numpy as np
 from itemrec.edge_runtime.gallery import Gallery
-with Gallery.open(sys.argv[1]) as g:
+with Gallery.open(sys.argv[1], write=True) as g:
     vectors = np.random.default_rng(0).normal(size=(int(sys.argv[2]), g.spec.embedding_size))
     g.enroll("BIG", "Big", vectors.astype(np.float32))
 """
