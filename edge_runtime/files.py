@@ -69,7 +69,7 @@ def read_regular_file(
     return data
 
 
-def _creation_mode() -> int:
+def new_file_mode() -> int:
     """The permission bits ``open(path, "w")`` gives a new file: 0666 less the umask."""
     umask = os.umask(0)
     os.umask(umask)
@@ -90,7 +90,7 @@ def atomic_path(path: str | os.PathLike, *, replace: bool = True):
     temp = Path(name)
     try:
         yield temp
-        os.chmod(temp, _creation_mode())
+        os.chmod(temp, new_file_mode())
         if replace:
             os.replace(temp, path)
         else:

@@ -102,7 +102,7 @@ def resolve_config(file_values: dict, overrides: dict) -> TrainConfig:
 
 def check_resumable(run_dir: RunDir, config: TrainConfig) -> None:
     """Refuse to continue a run directory that was started with a different configuration."""
-    saved = run_dir.read_json(run_dir.config)
+    saved = run_dir.read_json(run_dir.config, kind=dict)
     if saved is None:
         return
     current = config.to_dict()

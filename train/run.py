@@ -118,8 +118,7 @@ class _Run:
         self.network, self.objective = network, objective
         self.train_set, self.val_set = train_set, val_set
         self.size = config.image_size
-        self.state = run_dir.read_json(run_dir.state, {})
-        self.state.setdefault("finished_phases", [])
+        self.state = run_dir.read_state()
         self.embedder = embedding_model(network)
         self.train_images = None  # built once, its cache shared by both phases
 
