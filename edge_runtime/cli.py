@@ -39,11 +39,11 @@ model_option = click.option(
     "--model",
     "model_path",
     required=True,
-    type=click.Path(dir_okay=False),
+    type=click.Path(),  # a folder or a FIFO is refused with exit code 4, like a bad model
     help="The embedding .tflite file.",
 )
 db_option = click.option(
-    "--db", "db_path", required=True, type=click.Path(dir_okay=False), help="The gallery.db file."
+    "--db", "db_path", required=True, type=click.Path(), help="The gallery.db file."
 )
 threads_option = click.option(
     "--threads",

@@ -49,7 +49,7 @@ def read_names_csv(path: str | Path) -> dict[str, str]:
     (:func:`~itemrec.edge_runtime.gallery.item_code_problem`), and a code given twice.
     """
     where = shown(path)
-    data = read_regular_file(path, MAX_NAMES_FILE_BYTES, InputError, "names file")
+    data = read_regular_file(path, MAX_NAMES_FILE_BYTES, InputError, "a names file")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -140,6 +140,11 @@ def build_gallery(
         raise InputError(f"{shown(db_path)} already exists; remove it or use 'gallery add'")
     report = EnrollmentReport()
     classes = scan_class_folders(images_dir, report.skipped)
+    for code in [code for code, paths in classes.items() if not paths]:
+        report.skipped.append(
+            f"{shown(Path(images_dir) / code)}: empty class folder, item not enrolled"
+        )
+        del classes[code]
     names = names or {}
     try:
         with atomic_path(db_path, replace=False) as temp:

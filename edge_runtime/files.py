@@ -42,30 +42,33 @@ def read_regular_file(
     path: str | os.PathLike,
     max_bytes: int,
     error: type[ItemrecError] = InputError,
-    what: str = "file",
+    what: str = "a file",
 ) -> bytes:
-    """The content of the regular file ``path``, or ``error`` naming it and the reason."""
+    """The content of the regular file ``path``, or ``error`` naming it and the reason.
+
+    ``what`` names the kind of file, with its article ("an image"), for the size message.
+    """
     name = shown(path)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as err:
         raise error(f"{name}: {err.strerror or err}") from None
-    with os.fdopen(fd, "rb") as handle:
+    try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
-            raise error(f"{name}: is a directory, not a {what}")
+            raise error(f"{name}: is a directory")
         if not stat.S_ISREG(info.st_mode):
-            raise error(f"{name}: not a regular file (a FIFO, socket or device), not a {what}")
+            raise error(f"{name}: not a regular file (a FIFO, socket or device)")
         if info.st_size > max_bytes:
-            raise error(
-                f"{name}: {info.st_size} bytes is more than the {max_bytes} a {what} may have"
-            )
-        try:
+            raise error(f"{name}: {info.st_size} bytes is more than {what} may have ({max_bytes})")
+        with os.fdopen(os.dup(fd), "rb") as handle:
             data = handle.read(max_bytes + 1)
-        except OSError as err:
-            raise error(f"{name}: {err.strerror or err}") from None
+    except OSError as err:
+        raise error(f"{name}: {err.strerror or err}") from None
+    finally:
+        os.close(fd)
     if len(data) > max_bytes:  # grew while we read it
-        raise error(f"{name}: more than the {max_bytes} bytes a {what} may have")
+        raise error(f"{name}: more than the {max_bytes} bytes {what} may have")
     return data
 
 

@@ -327,7 +327,10 @@ class Gallery:
                     )
             self._db.executemany(
                 "INSERT INTO embeddings (item_id, vector, source, added_at) VALUES (?, ?, ?, ?)",
-                [(item_id, v.tobytes(), s, added) for v, s in zip(vectors, sources, strict=True)],
+                [
+                    (item_id, v.tobytes(), _storable(s), added)
+                    for v, s in zip(vectors, sources, strict=True)
+                ],
             )
             self._bump_revision()
             count = self._db.execute(
@@ -385,6 +388,13 @@ class Gallery:
 
     def integrity_ok(self) -> bool:
         return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def _storable(source: str | None) -> str | None:
+    """``source`` as valid UTF-8: a file name's undecodable bytes become ``\\xNN`` escapes."""
+    if source is None:
+        return None
+    return os.fsencode(source).decode("utf-8", "backslashreplace")
 
 
 def _connect(path: Path, mode: str) -> sqlite3.Connection:

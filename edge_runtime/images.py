@@ -67,7 +67,8 @@ def load_image(
         name, data = "<bytes>", bytes(source)
     else:
         name = shown(source)
-        data = read_regular_file(source, MAX_BYTES_PER_PIXEL * max_pixels, ImageLoadError, "image")
+        max_bytes = MAX_BYTES_PER_PIXEL * max_pixels
+        data = read_regular_file(source, max_bytes, ImageLoadError, "an image")
     if not data:
         raise ImageLoadError(f"{name}: empty file")
     kind = image_format(data)
@@ -132,33 +133,41 @@ def _check_jpeg_data(data: bytes, name: str) -> None:
             strict=True,
         )
     except _SIMPLEJPEG_ERRORS as err:
-        raise ImageLoadError(f"{name}: corrupt or truncated JPEG ({_first_line(err)})") from None
+        reason = _first_line(err) if isinstance(err, ValueError) else "damaged header"
+        raise ImageLoadError(f"{name}: corrupt or truncated JPEG ({reason})") from None
 
 
 def _to_rgb8(image: np.ndarray, background, name: str) -> np.ndarray:
+    """BGR(A)/grey, 8 or 16 bits -> RGB uint8, converting in place where OpenCV can (a 64 MP
+    photo is 192 MB: a second copy would double the peak)."""
     if image.dtype == np.uint16:
-        image = ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
+        image = cv2.convertScaleAbs(image, alpha=1 / 257)  # round(v / 257): 65535 -> 255
     elif image.dtype != np.uint8:
         raise ImageLoadError(f"{name}: unsupported pixel type {image.dtype}")
 
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
     channels = image.shape[2]
-    if channels == 1:
-        return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2RGB)
     if channels == 3:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=image)
     if channels == 4:
-        return _composite(cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA), background)
+        return _composite(cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA, dst=image), background)
     raise ImageLoadError(f"{name}: unsupported number of channels ({channels})")
 
 
 def _composite(rgba: np.ndarray, background) -> np.ndarray:
-    """Alpha-blend an RGBA image over a solid background colour, with rounding."""
-    alpha = rgba[:, :, 3:4].astype(np.uint32)
-    rgb = rgba[:, :, :3].astype(np.uint32)
-    bg = np.asarray(background, dtype=np.uint32).reshape(1, 1, 3)
-    return ((rgb * alpha + bg * (255 - alpha) + 127) // 255).astype(np.uint8)
+    """Alpha-blend an RGBA image over a solid background colour, with rounding.
+
+    ``rgb * a + bg * (255 - a) + 127 <= 255 * 255 + 127`` fits uint16.
+    """
+    alpha = rgba[:, :, 3:4].astype(np.uint16)
+    blended = rgba[:, :, :3].astype(np.uint16) * alpha
+    blended += np.asarray(background, dtype=np.uint16).reshape(1, 1, 3) * (255 - alpha)
+    blended += 127
+    blended //= 255
+    return blended.astype(np.uint8)
 
 
 def image_format(data: bytes) -> str | None:

@@ -57,7 +57,7 @@ class EmbeddingModel:
 
     def __init__(self, path: str | Path, threads: int | None = None):
         self.path = Path(path)
-        content = read_regular_file(self.path, MAX_MODEL_BYTES, ModelError, "model")
+        content = read_regular_file(self.path, MAX_MODEL_BYTES, ModelError, "a model")
         if not has_tflite_identifier(content):
             raise ModelError(
                 f"{self.path} is not a TFLite model (no 'TFL3' identifier at bytes 4..8)"

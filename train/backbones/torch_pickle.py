@@ -158,7 +158,7 @@ def read_legacy_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     unsupported file (e.g. the zip format of torch >= 1.6).
     """
     source = os.fspath(path)
-    data = read_regular_file(source, MAX_FILE_BYTES, ModelError, "weights file")
+    data = read_regular_file(source, MAX_FILE_BYTES, ModelError, "a weights file")
     if data[:2] == b"PK":
         raise ModelError(f"{source}: zip-format torch file (>= 1.6) is not supported")
     stream = io.BytesIO(data)
