@@ -7,30 +7,22 @@
 and exits 0 (stopped on purpose) instead of click's "Aborted!" and 1. Any other exception is
 a bug and keeps Python's traceback and exit status 1.
 
-The console scripts start through :func:`launch`, which gives a Ctrl-C during start-up
-(importing OpenCV or TensorFlow takes seconds) the same quiet end.
+The console scripts start through :mod:`itemrec.edge_runtime.launch`, which gives a Ctrl-C
+during start-up (importing OpenCV or TensorFlow takes seconds) the same quiet end.
 """
 
 from __future__ import annotations
 
-import importlib
-import sys
-
 import click
 
-from itemrec.edge_runtime.errors import ExitCode, ItemrecError
+from itemrec.edge_runtime.errors import ItemrecError
+from itemrec.edge_runtime.launch import interrupted
 
 
 def report(ctx: click.Context, error: ItemrecError):
     """Print ``error`` as one line and exit with its code."""
     click.echo(f"{ctx.find_root().info_name}: error: {error.one_line()}", err=True)
     ctx.exit(int(error.exit_code))
-
-
-def interrupted(tool: str):
-    """End ``tool`` after a Ctrl-C: one line on stderr, exit code OK (stopped on purpose)."""
-    print(f"\n{tool}: interrupted", file=sys.stderr)
-    sys.exit(int(ExitCode.OK))
 
 
 class ItemrecCommand(click.Command):
@@ -60,32 +52,3 @@ class ItemrecGroup(click.Group):
 
 
 ItemrecGroup.group_class = ItemrecGroup
-
-
-def launch(module: str, tool: str) -> None:
-    """Import ``module`` and run its click ``main`` as ``tool``; Ctrl-C meanwhile ends quietly."""
-    try:
-        main = importlib.import_module(module).main
-    except KeyboardInterrupt:
-        interrupted(tool)
-    main(prog_name=tool)
-
-
-def edge_main() -> None:
-    """``itemrec-edge``."""
-    launch("itemrec.edge_runtime.cli", "itemrec-edge")
-
-
-def train_main() -> None:
-    """``itemrec-train``."""
-    launch("itemrec.train.cli", "itemrec-train")
-
-
-def eval_main() -> None:
-    """``itemrec-eval``."""
-    launch("itemrec.train.evaluation.cli", "itemrec-eval")
-
-
-def convert_main() -> None:
-    """``itemrec-convert``."""
-    launch("itemrec.convert.cli", "itemrec-convert")

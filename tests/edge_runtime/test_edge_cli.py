@@ -104,3 +104,21 @@ def test_errors_are_one_line_without_traceback(tmp_path, class_folders):
         assert result.exit_code == code, (message, result.output)
         assert message in result.output and "Traceback" not in result.output
         assert result.output.count("error:") + result.output.count("skipped:") <= 2
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1.5", "-2", "high"])
+def test_a_threshold_outside_the_cosine_range_is_a_usage_error(tmp_path, class_folders, value):
+    db = tmp_path / "g.db"
+    invoke(*build_args(class_folders, db))
+    image = class_folders / "A" / "front.png"
+    for args in (
+        ("identify", "--model", INT8_MODEL, "--db", db, "--threshold", value, image),
+        ("gallery", "set-threshold", "--db", db, "--", value),
+    ):
+        result = invoke(*args)
+        assert result.exit_code == ExitCode.USAGE and "Traceback" not in result.output
+        assert (
+            "a cosine threshold lies in [-1, 1]" in result.output or "not a number" in result.output
+        )
+    with Gallery.open(db) as gallery:
+        assert gallery.threshold is None
