@@ -6,7 +6,6 @@ Errors print one line and exit with a code of the shared table (``itemrec.edge_r
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 
@@ -53,24 +52,16 @@ threads_option = click.option(
 )
 
 
-class Cosine(click.ParamType):
-    """A cosine threshold: a finite number in [-1, 1] (``nan`` would make every answer unknown)."""
-
-    name = "cosine"
-
-    def convert(self, value, param, ctx):
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number", param, ctx)
-        if not (math.isfinite(number) and -1.0 <= number <= 1.0):
-            self.fail(f"a cosine threshold lies in [-1, 1], got {value}", param, ctx)
-        return number
+def cosine_threshold(value: float | None) -> float | None:
+    """``--threshold``, checked: ``nan`` or a value outside [-1, 1] is bad input (exit 3)."""
+    if value is not None and not -1.0 <= value <= 1.0:  # false for nan too
+        raise InputError(f"--threshold: a cosine threshold lies in [-1, 1], got {value}")
+    return value
 
 
 threshold_option = click.option(
     "--threshold",
-    type=Cosine(),
+    type=float,
     default=None,
     help="Override the gallery's unknown-item threshold.",
 )
@@ -200,7 +191,7 @@ def gallery_list(db_path, as_json):
 
 @gallery.command("set-threshold")
 @db_option
-@click.argument("threshold", type=Cosine(), required=False)
+@click.argument("threshold", type=float, required=False)
 @click.option("--clear", is_flag=True, help="Forget the threshold (every answer is accepted).")
 def gallery_set_threshold(db_path, threshold, clear):
     """Store the cosine THRESHOLD below which an answer is 'unknown'."""
@@ -251,6 +242,7 @@ def gallery_export(db_path, fmt, out):
 @threads_option
 def identify(model_path, db_path, images, top_k, threshold, as_json, threads):
     """Print the top-k items for each image."""
+    threshold = cosine_threshold(threshold)
     model, db = open_matching(model_path, db_path, threads)
     with db:
         lookup = GalleryLookup(db, threshold)
@@ -302,6 +294,7 @@ def run(model_path, db_path, camera, roi, headless, max_frames, top_k, threshold
             "this OpenCV has no GUI (or there is no display): use --headless, or install "
             "opencv-python instead of opencv-python-headless"
         )
+    threshold = cosine_threshold(threshold)
     model, db = open_matching(model_path, db_path, threads)
     lookup = GalleryLookup(db, threshold)
     grabber = FrameGrabber(camera, retries=retries)

@@ -343,7 +343,7 @@ class Gallery:
         with self._transaction():
             cursor = self._db.execute("DELETE FROM items WHERE code = ?", (code,))
             if cursor.rowcount == 0:
-                raise GalleryError(f"no item with code {code!r} in {shown(self.path)}")
+                raise InputError(f"no item with code {code!r} in {shown(self.path)}")
             self._bump_revision()
 
     def items(self) -> list[Item]:

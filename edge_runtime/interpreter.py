@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from itemrec.edge_runtime import native_stderr
 from itemrec.edge_runtime.errors import ModelError
 from itemrec.edge_runtime.files import read_regular_file
 from itemrec.edge_runtime.geometry import center_crop_resize
@@ -65,12 +66,18 @@ class EmbeddingModel:
         self.threads = threads if threads is not None else default_threads()
         interpreter_class, self.backend = _interpreter_class()
         try:
-            # num_threads is always explicit; the default op resolver applies XNNPACK.
-            self._interpreter = interpreter_class(model_content=content, num_threads=self.threads)
-            self._interpreter.allocate_tensors()
+            # num_threads is always explicit; the default op resolver applies XNNPACK (and
+            # says so on stderr at INFO level for every model: that line is dropped).
+            with native_stderr.captured() as native_log:
+                self._interpreter = interpreter_class(
+                    model_content=content, num_threads=self.threads
+                )
+                self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as err:
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err)
             raise ModelError(f"{self.path} cannot be loaded: {first_line}") from None
+        finally:
+            native_stderr.pass_on(native_log)
         self._check_signature()
         self.spec = self._read_spec(content).with_fingerprint(fingerprint_bytes(content))
         self._check_spec()

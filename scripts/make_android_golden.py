@@ -10,13 +10,22 @@ the committed copies equal a fresh run.
 
 Files (all little-endian):
   gallery.bin                     a small gallery (docs/gallery-format.md)
-  queries.f32                     raw query embeddings, float32 [query, dim], NOT normalised
+  queries.f32                     raw query embeddings, float32 [query, dim], NOT normalised;
+                                  the last two are degenerate (all zero, all NaN)
   matches.tsv                     query, rank, item, code, score  (top-3, best vector per item)
-  decisions.tsv                   query, result (code or "unknown"), best score
+  decisions.tsv                   query, result (code or "unknown"), best score ("none": no match)
   images.tsv                      name, height, width, target h/w, crop top/left/height/width
   images/<name>.argb              the input image, int32 0xAARRGGBB, row-major
-  images/<name>.rgb               edge_runtime.geometry.center_crop_resize of it, uint8 HWC RGB
+  images/<name>.rgb               geometry.center_crop_resize of it, uint8 HWC RGB
+  frames.tsv + frames/<name>.rgb  camera frames: an image tiled to the sensor's size, the clockwise
+                                  rotation that makes it upright, the model input made of the
+                                  upright frame and the crop box the model sees in it
+  tensors.tsv + tensors/<name>.*  model tensors: .in what the device has (RGB image or raw output),
+                                  .out what EmbeddingModel.prepare / .finish make of it
   invalid.tsv + invalid/<f>.bin   broken galleries and the word their error must contain
+
+The degenerate queries and the tensors go through the device runtime's own code
+(``EmbeddingModel.finish``/``prepare`` on a stand-in without an interpreter, ``Lookup``).
 """
 
 from __future__ import annotations
@@ -30,8 +39,12 @@ from pathlib import Path
 import click
 import numpy as np
 
+from itemrec.edge_runtime.gallery import GalleryVectors
 from itemrec.edge_runtime.gallery_bin import HEADER, read_gallery_bin, write_gallery_bin
 from itemrec.edge_runtime.geometry import center_crop_box, center_crop_resize
+from itemrec.edge_runtime.interpreter import EmbeddingModel
+from itemrec.edge_runtime.lookup import Lookup
+from itemrec.edge_runtime.spec import ModelSpec
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "android_demo/core/src/test/resources/golden"
 SEED = 20261107
@@ -54,6 +67,26 @@ IMAGE_CASES = (  # name, source (height, width), target (height, width)
     ("photo_48x64", (48, 64), (24, 24)),
     ("halfway_5x13", (5, 13), (2, 5)),  # crop width round(12.5) == 12 (half to even)
     ("identity_24x32", (24, 32), (24, 32)),
+)
+FRAME_CASES = (  # name, source image, tiles (rows, columns), clockwise rotation, model size
+    # A 640x480 CameraX analysis frame of a portrait phone: 480 sensor rows of 640, rotated 90.
+    ("camera_480x640_r90", "photo_48x64", (10, 10), 90, (224, 224)),
+    ("noise_r0", "noise_37x53", (1, 1), 0, (24, 32)),
+    ("noise_r90", "noise_37x53", (1, 1), 90, (24, 32)),
+    ("noise_r180", "noise_37x53", (1, 1), 180, (24, 32)),
+    ("noise_r270", "noise_37x53", (1, 1), 270, (24, 32)),
+)
+TENSOR_CASES = (  # name, direction, dtype, (scale, zero point)
+    ("in_uint8_plain", "input", "uint8", (1.0, 0)),
+    ("in_uint8_unquantised", "input", "uint8", (0.0, 0)),
+    ("in_uint8_requantised", "input", "uint8", (2.0, 3)),  # v / 2 + 3: odd v round half to even
+    ("in_uint8_clipped", "input", "uint8", (0.5, 10)),  # 2 v + 10 > 255 from v = 123
+    ("in_float32", "input", "float32", (0.0, 0)),
+    ("out_int8", "output", "int8", (1 / 128, 0)),  # TFLite's L2_NORMALIZATION output
+    ("out_uint8", "output", "uint8", (1 / 128, 128)),
+    ("out_uint8_unquantised", "output", "uint8", (0.0, 0)),
+    ("out_float32", "output", "float32", (0.0, 0)),
+    ("out_int8_zero", "output", "int8", (1 / 128, 0)),  # all zero: stays zero, no exception
 )
 
 
@@ -98,6 +131,26 @@ def make_queries(rng, vectors, item_index):
         queries.append(candidate)
         rankings.append(ranking)
     return np.stack(queries), rankings
+
+
+def device_model(dtype: str, quantization, size) -> EmbeddingModel:
+    """An ``EmbeddingModel`` with these tensor details and no interpreter (for prepare/finish)."""
+    model = EmbeddingModel.__new__(EmbeddingModel)
+    model.path = Path("golden.tflite")
+    model.spec = ModelSpec(size[0], size[1], DIM, "golden")
+    model._input_dtype = np.dtype(dtype)
+    model._input_scale, model._input_zero = quantization
+    model._output_scale, model._output_zero = quantization
+    return model
+
+
+def device_decision(stored, query: np.ndarray):
+    """What the device runtime answers for a raw float32 output: finish, then look it up."""
+    codes, names = list(stored.codes), list(stored.names)
+    lookup = Lookup(GalleryVectors(stored.vectors, stored.item_index, codes, names), THRESHOLD)
+    embedding = device_model("float32", (0.0, 0), (24, 32)).finish(query)
+    identified = lookup.identify(embedding, k=TOP_K)
+    return identified.item, identified.matches
 
 
 def synthetic_image(rng, name: str, height: int, width: int) -> np.ndarray:
@@ -169,7 +222,8 @@ def write_golden(out: Path) -> None:
     )
     stored = read_gallery_bin(gallery_path)  # expected scores use the float32 vectors as stored
     queries, rankings = make_queries(rng, stored.vectors, stored.item_index)
-    (out / "queries.f32").write_bytes(queries.astype("<f4").tobytes())
+    degenerate = np.stack([np.zeros(DIM, np.float32), np.full(DIM, np.nan, np.float32)])
+    (out / "queries.f32").write_bytes(np.concatenate([queries, degenerate]).astype("<f4").tobytes())
     matches = ["query\trank\titem\tcode\tscore"]
     decisions = ["query\tresult\tbest_score"]
     for q, ranking in enumerate(rankings):
@@ -177,19 +231,31 @@ def write_golden(out: Path) -> None:
             matches.append(f"{q}\t{rank}\t{item}\t{ITEMS[item][0]}\t{score:.9f}")
         best_item, best = ranking[0]
         result = ITEMS[best_item][0] if best >= THRESHOLD else "unknown"
+        item, _ = device_decision(stored, queries[q])
+        assert (item.code if item else "unknown") == result, f"query {q}: Lookup disagrees"
         decisions.append(f"{q}\t{result}\t{best:.9f}")
+    for q, query in enumerate(degenerate, start=len(queries)):
+        item, found = device_decision(stored, query)
+        for rank, match in enumerate(found, start=1):
+            index = stored.codes.index(match.code)
+            matches.append(f"{q}\t{rank}\t{index}\t{match.code}\t{match.score:.9f}")
+        best = f"{found[0].score:.9f}" if found else "none"
+        decisions.append(f"{q}\t{item.code if item else 'unknown'}\t{best}")
     write_lines(out / "matches.tsv", matches)
     write_lines(out / "decisions.tsv", decisions)
 
     rows = ["name\theight\twidth\ttarget_height\ttarget_width\ttop\tleft\tcrop_height\tcrop_width"]
+    images = {}
     for name, (height, width), (target_h, target_w) in IMAGE_CASES:
-        image = synthetic_image(rng, name, height, width)
+        image = images[name] = synthetic_image(rng, name, height, width)
         box = center_crop_box(height, width, target_h, target_w)
         (out / "images" / f"{name}.argb").write_bytes(to_argb(image).tobytes())
         tensor = center_crop_resize(image, (target_h, target_w))
         (out / "images" / f"{name}.rgb").write_bytes(np.ascontiguousarray(tensor).tobytes())
         rows.append("\t".join(map(str, (name, height, width, target_h, target_w, *box))))
     write_lines(out / "images.tsv", rows)
+    write_frames(out, images)
+    write_tensors(out, rng, images["photo_48x64"])
 
     invalid = ["file\tkeyword"]
     broken = invalid_galleries(gallery_path.read_bytes(), len(ITEMS), len(item_index))
@@ -197,6 +263,53 @@ def write_golden(out: Path) -> None:
         (out / "invalid" / file_name).write_bytes(data)
         invalid.append(f"{file_name}\t{keyword}")
     write_lines(out / "invalid.tsv", invalid)
+
+
+def write_frames(out: Path, images: dict) -> None:
+    """Camera frames: a tiled image in sensor orientation, turned upright as CameraX says."""
+    (out / "frames").mkdir()
+    rows = [
+        "name\tsource\ttiles_y\ttiles_x\trotation\ttarget_height\ttarget_width"
+        "\ttop\tleft\tcrop_height\tcrop_width"
+    ]
+    for name, source, (tiles_y, tiles_x), rotation, (target_h, target_w) in FRAME_CASES:
+        sensor = np.tile(images[source], (tiles_y, tiles_x, 1))
+        upright = np.ascontiguousarray(np.rot90(sensor, k=-(rotation // 90)))  # clockwise
+        tensor = center_crop_resize(upright, (target_h, target_w))
+        (out / "frames" / f"{name}.rgb").write_bytes(np.ascontiguousarray(tensor).tobytes())
+        box = center_crop_box(upright.shape[0], upright.shape[1], target_h, target_w)
+        cells = (name, source, tiles_y, tiles_x, rotation, target_h, target_w, *box)
+        rows.append("\t".join(map(str, cells)))
+    write_lines(out / "frames.tsv", rows)
+
+
+def write_tensors(out: Path, rng, image: np.ndarray) -> None:
+    """What the device runtime feeds the model for an image, and reads back from raw outputs."""
+    (out / "tensors").mkdir()
+    rgb = center_crop_resize(image, (24, 24))
+    rows = ["name\tdirection\tdtype\tscale\tzero_point\tshape"]
+    for name, direction, dtype, quantization in TENSOR_CASES:
+        model = device_model(dtype, quantization, rgb.shape[:2])
+        if direction == "input":
+            before, after = rgb, model.prepare(rgb)  # already at the input size: no resampling
+        elif name.endswith("_zero"):
+            before = np.zeros(DIM, dtype)
+            after = model.finish(before)
+        elif dtype == "float32":
+            before = rng.normal(0, 3, DIM).astype(np.float32)
+            after = model.finish(before)
+        else:
+            info = np.iinfo(dtype)
+            before = rng.integers(info.min, info.max, DIM, endpoint=True).astype(dtype)
+            after = model.finish(before)
+        (out / "tensors" / f"{name}.in").write_bytes(np.ascontiguousarray(before).tobytes())
+        little_endian = after.astype(after.dtype.newbyteorder("<"))
+        (out / "tensors" / f"{name}.out").write_bytes(np.ascontiguousarray(little_endian).tobytes())
+        shape = "x".join(map(str, after.shape if direction == "input" else (1, DIM)))
+        rows.append(
+            f"{name}\t{direction}\t{dtype}\t{quantization[0]!r}\t{quantization[1]}\t{shape}"
+        )
+    write_lines(out / "tensors.tsv", rows)
 
 
 def write_lines(path: Path, lines) -> None:

@@ -9,52 +9,28 @@ or Functional model").
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
 import sys
-import tempfile
 
+from itemrec.edge_runtime import native_stderr
 from itemrec.train import KERAS_SWITCH
 
 #: The value of TF_CPP_MIN_LOG_LEVEL that means "no C++ log lines at all".
 _SILENT = "3"
 
 
-@contextlib.contextmanager
-def _stderr_to_file():
-    """Send file descriptor 2 to a temporary file inside the block; yield that file.
-
-    absl writes what TensorFlow logs before absl's logging is initialised (oneDNN, CUDA
-    stub, 3 lines at every start) straight to descriptor 2, whatever the log level.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+") as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield captured
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def _import_tensorflow():
     if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") != _SILENT:
         return importlib.import_module("tensorflow")
-    with _stderr_to_file() as captured:
-        try:
+    # absl prints what TensorFlow logs before absl's logging starts (oneDNN, the CUDA stub:
+    # 3 lines at every start) whatever the level: drop them, unless the import fails.
+    try:
+        with native_stderr.captured() as lines:
             return importlib.import_module("tensorflow")
-        except BaseException:
-            captured.seek(0)
-            noise = captured.read()
-            failed = True
-        else:
-            failed = False
-    if failed:  # show what TensorFlow said, then the error itself
-        sys.stderr.write(noise)
-        return importlib.import_module("tensorflow")
-    return sys.modules["tensorflow"]
+    except BaseException:
+        native_stderr.pass_on(lines, drop_prefixes=())
+        raise
 
 
 tf = _import_tensorflow()

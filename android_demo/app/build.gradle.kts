@@ -4,12 +4,12 @@ plugins {
 
 android {
     namespace = "org.itemrec.demo"
-    compileSdk = 34
+    compileSdk = 35
 
     defaultConfig {
         applicationId = "org.itemrec.demo"
         minSdk = 24
-        targetSdk = 34
+        targetSdk = 35
         versionCode = 1
         versionName = "0.1.0"
     }
@@ -25,6 +25,10 @@ android {
         targetCompatibility = JavaVersion.VERSION_11
     }
 
+    lint {
+        abortOnError = true // lintDebug fails CI on any lint error
+    }
+
     // The interpreter memory-maps the model straight from the APK: keep it uncompressed.
     androidResources {
         noCompress += "tflite"
@@ -34,13 +38,16 @@ android {
 dependencies {
     implementation(project(":core"))
 
-    val camerax = "1.3.4"
+    // 1.4.2: the first CameraX whose libimage_processing_util_jni.so (RGBA_8888 analysis needs it) is
+    // 16 KB-aligned, so analysis works on Android 15+ devices with 16 KB pages (versions: see README.md).
+    val camerax = "1.4.2"
     implementation("androidx.camera:camera-core:$camerax")
     implementation("androidx.camera:camera-camera2:$camerax")
     implementation("androidx.camera:camera-lifecycle:$camerax")
     implementation("androidx.camera:camera-view:$camerax")
 
-    // LiteRT, the TensorFlow Lite runtime under its new name (org.tensorflow.lite.Interpreter API).
+    // LiteRT, the TensorFlow Lite runtime under its new name (org.tensorflow.lite.Interpreter API);
+    // its native libraries are 16 KB-aligned from 1.4.0.
     implementation("com.google.ai.edge.litert:litert:1.4.1")
 
     implementation("androidx.appcompat:appcompat:1.7.0")

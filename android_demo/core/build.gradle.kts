@@ -3,9 +3,10 @@ plugins {
     `java-library`
 }
 
-java {
-    sourceCompatibility = JavaVersion.VERSION_11
-    targetCompatibility = JavaVersion.VERSION_11
+// Java 11 against Java 11's own API (--release), with the same warnings-as-errors as core/pom.xml.
+tasks.withType<JavaCompile>().configureEach {
+    options.release.set(11)
+    options.compilerArgs.addAll(listOf("-Xlint:all", "-Werror"))
 }
 
 dependencies {

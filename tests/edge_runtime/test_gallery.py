@@ -63,7 +63,7 @@ def test_remove_threshold_and_revision(gallery):
     assert [i.code for i in gallery.items()] == ["b"]
     assert len(gallery.vectors().matrix) == 1  # representatives went with the item
     assert gallery.revision == start + 2
-    with pytest.raises(GalleryError, match="no item with code 'zz'"):
+    with pytest.raises(InputError, match="no item with code 'zz'"):
         gallery.remove("zz")
     for bad in (1.5, float("nan")):
         with pytest.raises(InputError, match=r"\[-1, 1\]"):

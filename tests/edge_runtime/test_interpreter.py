@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from edge_helpers import FP32_MODEL, INT8_MODEL
 
+from itemrec.edge_runtime import native_stderr
 from itemrec.edge_runtime.errors import ModelError
 from itemrec.edge_runtime.geometry import center_crop_resize
 from itemrec.edge_runtime.interpreter import EmbeddingModel, default_threads
@@ -96,3 +97,18 @@ def test_prepare_crops_the_centre_to_the_input_size(reference):
     np.testing.assert_array_equal(
         uint8_tensor[0], center_crop_resize(np.full((50, 40, 3), 7, np.uint8), (32, 32))
     )
+
+
+def test_loading_a_model_says_nothing_on_stderr(capfd):
+    """LiteRT's 'INFO: Created TensorFlow Lite XNNPACK delegate' line (native, descriptor 2)
+    is dropped; other native lines would pass."""
+    EmbeddingModel(INT8_MODEL, threads=1)
+    assert capfd.readouterr().err == ""
+
+
+def test_native_lines_other_than_info_are_passed_on(capfd):
+    with native_stderr.captured() as lines:
+        os.write(2, b"INFO: chatter\nERROR: something real\n")
+    assert capfd.readouterr().err == ""  # nothing leaked while captured
+    native_stderr.pass_on(lines)
+    assert capfd.readouterr().err == "ERROR: something real\n"

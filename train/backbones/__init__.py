@@ -12,8 +12,8 @@ import os
 from itemrec.edge_runtime.errors import InputError
 
 from . import efficientnet_lite, inception_v3
+from .input_normalization import InputNormalization
 from .keras_weights import load_keras_weights
-from .layers import InputNormalization
 
 BACKBONES = ("inception_v3", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 

@@ -16,8 +16,8 @@ import numpy as np
 from itemrec.edge_runtime.errors import ModelError
 from itemrec.train.keras_api import keras
 
+from .input_normalization import InputNormalization
 from .keras_weights import load_keras_weights
-from .layers import InputNormalization
 from .torch_pickle import read_legacy_state_dict
 
 

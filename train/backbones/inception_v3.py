@@ -5,7 +5,7 @@ from __future__ import annotations
 from itemrec.edge_runtime.errors import ModelError
 from itemrec.train.keras_api import keras
 
-from .layers import InputNormalization
+from .input_normalization import InputNormalization
 
 NORMALIZATION = {"offset": 127.5, "divisor": 127.5}
 MIN_IMAGE_SIZE = 75

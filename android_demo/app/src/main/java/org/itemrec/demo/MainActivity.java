@@ -2,8 +2,6 @@ package org.itemrec.demo;
 
 import android.Manifest;
 import android.content.pm.PackageManager;
-import android.graphics.Bitmap;
-import android.graphics.Matrix;
 import android.os.Bundle;
 import android.os.SystemClock;
 import android.util.Log;
@@ -13,10 +11,12 @@ import android.widget.TextView;
 import androidx.activity.result.ActivityResultLauncher;
 import androidx.activity.result.contract.ActivityResultContracts;
 import androidx.appcompat.app.AppCompatActivity;
+import androidx.camera.core.CameraInfoUnavailableException;
 import androidx.camera.core.CameraSelector;
 import androidx.camera.core.ImageAnalysis;
 import androidx.camera.core.ImageProxy;
 import androidx.camera.core.Preview;
+import androidx.camera.core.resolutionselector.AspectRatioStrategy;
 import androidx.camera.core.resolutionselector.ResolutionSelector;
 import androidx.camera.core.resolutionselector.ResolutionStrategy;
 import androidx.camera.lifecycle.ProcessCameraProvider;
@@ -31,23 +31,30 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 
+import org.itemrec.core.FrameRecognizer;
 import org.itemrec.core.GalleryFormatException;
 import org.itemrec.core.Match;
 import org.itemrec.core.Recognition;
+import org.itemrec.core.RgbaFrame;
+import org.itemrec.core.StatusLine;
+import org.itemrec.core.StatusLine.Notice;
 
-/** Camera preview; every analysed frame is recognised and the top-3 and the frame time are shown. */
+/** Camera preview with the model's square marked; every analysed frame is recognised and its top-3 shown. */
 public class MainActivity extends AppCompatActivity {
     private static final String TAG = "itemrec";
     private static final String MODEL_ASSET = "model.tflite";
     private static final String GALLERY_ASSET = "gallery.bin";
     private static final int THREADS = 4;
+    /** Analysis frames of 640x480 (4:3 like the preview, so both show the same field of view). */
+    private static final Size ANALYSIS_SIZE = new Size(640, 480);
 
     /** Loading and analysis share this one thread, so the recognizer is never used concurrently. */
     private final ExecutorService worker = Executors.newSingleThreadExecutor();
-    private volatile Recognizer recognizer;
-    private int[] pixels = new int[0];
+    private final StatusLine status = new StatusLine();
+    private volatile FrameRecognizer recognizer;
 
     private PreviewView preview;
+    private ModelSquareOverlay overlay;
     private TextView label;
     private TextView top3;
     private TextView timing;
@@ -57,7 +64,7 @@ public class MainActivity extends AppCompatActivity {
                 if (granted) {
                     startCamera();
                 } else {
-                    label.setText(R.string.camera_denied);
+                    update(Notice.CAMERA_DENIED, "");
                 }
             });
 
@@ -65,11 +72,15 @@ public class MainActivity extends AppCompatActivity {
     protected void onCreate(Bundle savedInstanceState) {
         super.onCreate(savedInstanceState);
         setContentView(R.layout.activity_main);
-        preview = findViewById(R.id.preview);
-        label = findViewById(R.id.label);
-        top3 = findViewById(R.id.top3);
-        timing = findViewById(R.id.timing);
+        // Casts, not the generic findViewById of API 26+: compile-check/ compiles against API 23.
+        preview = (PreviewView) findViewById(R.id.preview);
+        preview.setScaleType(PreviewView.ScaleType.FIT_CENTER); // the whole frame: the model's square is inside
+        overlay = (ModelSquareOverlay) findViewById(R.id.model_square);
+        label = (TextView) findViewById(R.id.label);
+        top3 = (TextView) findViewById(R.id.top3);
+        timing = (TextView) findViewById(R.id.timing);
 
+        update(Notice.LOADING, "");
         worker.execute(this::loadRecognizer);
         if (ContextCompat.checkSelfPermission(this, Manifest.permission.CAMERA)
                 == PackageManager.PERMISSION_GRANTED) {
@@ -81,80 +92,90 @@ public class MainActivity extends AppCompatActivity {
 
     private void loadRecognizer() {
         try {
-            recognizer = Recognizer.fromAssets(this, MODEL_ASSET, GALLERY_ASSET, THREADS);
-            runOnUiThread(() -> label.setText(""));
+            recognizer = RecognizerLoader.load(this, MODEL_ASSET, GALLERY_ASSET, THREADS);
+            runOnUiThread(() -> {
+                status.clear(Notice.LOADING);
+                render();
+            });
         } catch (GalleryFormatException e) {
-            showError("Bad gallery: " + e.getMessage());
-        } catch (IOException | IllegalArgumentException e) {
-            showError("Cannot load the model or gallery: " + e.getMessage());
+            fail(Notice.MODEL_FAILED, getString(R.string.bad_gallery, e.getMessage()));
+        } catch (IOException | RuntimeException e) { // LiteRT throws IllegalArgumentException for a bad model
+            fail(Notice.MODEL_FAILED, getString(R.string.model_failed, e.getMessage()));
         }
-    }
-
-    private void showError(String message) {
-        Log.e(TAG, message);
-        runOnUiThread(() -> label.setText(message));
     }
 
     private void startCamera() {
         ListenableFuture<ProcessCameraProvider> future = ProcessCameraProvider.getInstance(this);
         future.addListener(() -> {
             try {
-                ProcessCameraProvider provider = future.get();
-                Preview previewUseCase = new Preview.Builder().build();
-                previewUseCase.setSurfaceProvider(preview.getSurfaceProvider());
-                ImageAnalysis analysis = new ImageAnalysis.Builder()
-                        .setResolutionSelector(new ResolutionSelector.Builder()
-                                .setResolutionStrategy(new ResolutionStrategy(new Size(640, 480),
-                                        ResolutionStrategy.FALLBACK_RULE_CLOSEST_HIGHER_THEN_LOWER))
-                                .build())
-                        .setBackpressureStrategy(ImageAnalysis.STRATEGY_KEEP_ONLY_LATEST)
-                        .setOutputImageFormat(ImageAnalysis.OUTPUT_IMAGE_FORMAT_RGBA_8888)
-                        .build();
-                analysis.setAnalyzer(worker, this::analyse);
-                provider.unbindAll();
-                provider.bindToLifecycle(this, CameraSelector.DEFAULT_BACK_CAMERA, previewUseCase, analysis);
-            } catch (ExecutionException | InterruptedException e) {
-                showError("Cannot start the camera: " + e.getMessage());
+                bind(future.get());
+            } catch (ExecutionException | InterruptedException | CameraInfoUnavailableException
+                    | IllegalArgumentException | IllegalStateException e) {
+                fail(Notice.CAMERA_FAILED, getString(R.string.camera_failed, e.getMessage()));
             }
         }, ContextCompat.getMainExecutor(this));
     }
 
-    /** Runs on the worker thread for the latest frame only (older frames are dropped). */
-    private void analyse(ImageProxy image) {
-        long start = SystemClock.elapsedRealtimeNanos();
-        Recognizer current = recognizer;
-        if (current == null) {
-            image.close();
+    /** Binds preview and analysis to the back camera, else the front one (the manifest asks for any). */
+    private void bind(ProcessCameraProvider provider) throws CameraInfoUnavailableException {
+        CameraSelector camera = provider.hasCamera(CameraSelector.DEFAULT_BACK_CAMERA)
+                ? CameraSelector.DEFAULT_BACK_CAMERA : CameraSelector.DEFAULT_FRONT_CAMERA;
+        if (!provider.hasCamera(camera)) {
+            update(Notice.NO_CAMERA, "");
             return;
         }
-        int width;
-        int height;
+        AspectRatioStrategy fourThree = AspectRatioStrategy.RATIO_4_3_FALLBACK_AUTO_STRATEGY;
+        Preview previewUseCase = new Preview.Builder()
+                .setResolutionSelector(new ResolutionSelector.Builder().setAspectRatioStrategy(fourThree).build())
+                .build();
+        previewUseCase.setSurfaceProvider(preview.getSurfaceProvider());
+        ImageAnalysis analysis = new ImageAnalysis.Builder()
+                .setResolutionSelector(new ResolutionSelector.Builder()
+                        .setAspectRatioStrategy(fourThree)
+                        .setResolutionStrategy(new ResolutionStrategy(ANALYSIS_SIZE,
+                                ResolutionStrategy.FALLBACK_RULE_CLOSEST_HIGHER_THEN_LOWER))
+                        .build())
+                .setBackpressureStrategy(ImageAnalysis.STRATEGY_KEEP_ONLY_LATEST)
+                .setOutputImageFormat(ImageAnalysis.OUTPUT_IMAGE_FORMAT_RGBA_8888)
+                .build();
+        analysis.setAnalyzer(worker, this::analyze);
+        provider.unbindAll();
+        provider.bindToLifecycle(this, camera, previewUseCase, analysis); // IllegalArgumentException: caught above
+    }
+
+    /**
+     * Runs on the worker thread for the latest frame only (older frames are dropped). Any runtime
+     * exception is shown and the next frame tried: an uncaught one here would crash the app.
+     */
+    private void analyze(ImageProxy image) {
+        long start = SystemClock.elapsedRealtimeNanos();
+        FrameRecognizer current = recognizer;
         try {
-            Bitmap bitmap = image.toBitmap();
-            int rotation = image.getImageInfo().getRotationDegrees();
-            if (rotation != 0) { // make the frame upright, as the person holding the phone sees it
-                Matrix matrix = new Matrix();
-                matrix.postRotate(rotation);
-                bitmap = Bitmap.createBitmap(bitmap, 0, 0, bitmap.getWidth(), bitmap.getHeight(), matrix, false);
+            if (current == null) {
+                return;
             }
-            width = bitmap.getWidth();
-            height = bitmap.getHeight();
-            if (pixels.length != width * height) {
-                pixels = new int[width * height];
-            }
-            bitmap.getPixels(pixels, 0, width, 0, 0, width, height);
+            ImageProxy.PlaneProxy plane = image.getPlanes()[0];
+            RgbaFrame frame = new RgbaFrame(plane.getBuffer(), image.getWidth(), image.getHeight(),
+                    plane.getRowStride(), plane.getPixelStride(), image.getImageInfo().getRotationDegrees());
+            Recognition result = current.recognize(frame);
+            long frameMillis = (SystemClock.elapsedRealtimeNanos() - start) / 1_000_000;
+            long modelMillis = current.lastModelNanos() / 1_000_000;
+            int width = frame.uprightWidth();
+            int height = frame.uprightHeight();
+            runOnUiThread(() -> {
+                overlay.show(width, height, current.inputHeight(), current.inputWidth());
+                status.clear(Notice.FRAME_FAILED);
+                show(result, frameMillis, modelMillis);
+            });
+        } catch (RuntimeException e) {
+            Log.e(TAG, "frame failed", e);
+            fail(Notice.FRAME_FAILED, getString(R.string.frame_failed, e.getMessage()));
         } finally {
             image.close();
         }
-        Recognition result = current.recognise(pixels, height, width);
-        long frameMillis = (SystemClock.elapsedRealtimeNanos() - start) / 1_000_000;
-        long modelMillis = current.lastModelMillis();
-        runOnUiThread(() -> show(result, frameMillis, modelMillis));
     }
 
     private void show(Recognition result, long frameMillis, long modelMillis) {
-        Match best = result.best();
-        label.setText(best != null ? best.code() + "  " + best.name() : getString(R.string.unknown_item));
         StringBuilder lines = new StringBuilder();
         int rank = 1;
         for (Match match : result.matches()) {
@@ -163,6 +184,41 @@ public class MainActivity extends AppCompatActivity {
         }
         top3.setText(lines.toString().trim());
         timing.setText(getString(R.string.timing, frameMillis, modelMillis));
+        Match best = result.best();
+        render(best != null ? best.code() + "  " + best.name() : getString(R.string.unknown_item));
+    }
+
+    /** Raises a notice from any thread and shows what the status line now says. */
+    private void update(Notice notice, String detail) {
+        runOnUiThread(() -> {
+            status.raise(notice, detail);
+            render();
+        });
+    }
+
+    private void fail(Notice notice, String message) {
+        Log.e(TAG, message);
+        update(notice, message);
+    }
+
+    private void render() {
+        render("");
+    }
+
+    /** The label shows the most important notice, else {@code result}. */
+    private void render(String result) {
+        Notice notice = status.top();
+        if (notice == null) {
+            label.setText(result);
+        } else if (notice == Notice.CAMERA_DENIED) {
+            label.setText(R.string.camera_denied);
+        } else if (notice == Notice.NO_CAMERA) {
+            label.setText(R.string.no_camera);
+        } else if (notice == Notice.LOADING) {
+            label.setText(R.string.loading);
+        } else {
+            label.setText(status.detail(notice));
+        }
     }
 
     @Override

@@ -120,10 +120,6 @@ public final class Gallery {
 
     /** SHA-256 of the .tflite that made the vectors, as 64 lowercase hex digits. */
     public String fingerprintHex() {
-        StringBuilder hex = new StringBuilder(64);
-        for (byte b : fingerprint) {
-            hex.append(String.format("%02x", b & 0xFF));
-        }
-        return hex.toString();
+        return Fingerprints.hex(fingerprint);
     }
 }

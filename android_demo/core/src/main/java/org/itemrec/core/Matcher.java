@@ -20,8 +20,8 @@ public final class Matcher {
     }
 
     /**
-     * Per-item scores of {@code query} (L2-normalised here); {@code -Infinity} for an item with no
-     * vectors.
+     * Per-item scores of {@code query} (L2-normalised here, see {@link Vectors#l2Normalize});
+     * {@code -Infinity} for an item with no vectors, NaN for every item when the query has a NaN.
      */
     public float[] itemScores(float[] query) {
         if (query.length != gallery.dim()) {
@@ -42,7 +42,10 @@ public final class Matcher {
         return best;
     }
 
-    /** The {@code k} best items, best first (fewer when the gallery has fewer items with vectors). */
+    /**
+     * The {@code k} best items, best first; items whose score is not finite (no vectors, or a NaN
+     * query) never rank, as in Python's lookup, so there may be fewer than {@code k}.
+     */
     public List<Match> topK(float[] query, int k) {
         if (k <= 0) {
             throw new IllegalArgumentException("k must be positive, got " + k);
@@ -51,7 +54,7 @@ public final class Matcher {
         int[] top = new int[Math.min(k, scores.length)];
         int size = 0;
         for (int item = 0; item < scores.length; item++) {
-            if (scores[item] == Float.NEGATIVE_INFINITY) {
+            if (!Float.isFinite(scores[item])) {
                 continue;
             }
             // Insertion into the sorted top list; a later item only displaces a strictly lower score.
@@ -76,7 +79,7 @@ public final class Matcher {
     }
 
     /** Top-k plus the threshold decision ("unknown item" below the gallery's threshold). */
-    public Recognition recognise(float[] query, int k) {
+    public Recognition recognize(float[] query, int k) {
         return new Recognition(topK(query, k), gallery.threshold());
     }
 }

@@ -5,9 +5,9 @@ public final class Vectors {
     private Vectors() {}
 
     /**
-     * Returns {@code v / ||v||_2} (norm accumulated in double).
-     *
-     * @throws IllegalArgumentException for a zero or non-finite vector
+     * Returns {@code v / ||v||_2} (norm accumulated in double), or an unchanged copy when the norm
+     * is zero or NaN: the device's Python runtime ({@code EmbeddingModel.finish}) does the same, so
+     * a degenerate embedding scores 0 (zero vector) or no item at all (NaN) instead of throwing.
      */
     public static float[] l2Normalize(float[] v) {
         double sum = 0;
@@ -15,12 +15,9 @@ public final class Vectors {
             sum += (double) x * x;
         }
         double norm = Math.sqrt(sum);
-        if (!(norm > 0) || Double.isInfinite(norm)) {
-            throw new IllegalArgumentException("cannot L2-normalise a zero or non-finite vector");
-        }
         float[] unit = new float[v.length];
         for (int i = 0; i < v.length; i++) {
-            unit[i] = (float) (v[i] / norm);
+            unit[i] = norm > 0 ? (float) (v[i] / norm) : v[i];
         }
         return unit;
     }

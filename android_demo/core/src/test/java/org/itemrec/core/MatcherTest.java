@@ -26,7 +26,7 @@ public class MatcherTest {
             int q = Integer.parseInt(row.get("query"));
             int rank = Integer.parseInt(row.get("rank"));
             List<Match> top = matcher.topK(Arrays.copyOfRange(queries, q * dim, (q + 1) * dim), 3);
-            assertEquals(3, top.size());
+            assertEquals("query " + q, 3, top.size());
             Match match = top.get(rank - 1);
             assertEquals("query " + q + " rank " + rank, Integer.parseInt(row.get("item")), match.item());
             assertEquals(row.get("code"), match.code());
@@ -34,7 +34,7 @@ public class MatcherTest {
             worst = Math.max(worst, diff);
             assertEquals(Double.parseDouble(row.get("score")), match.score(), SCORE_TOLERANCE);
         }
-        assertEquals(18, rows.size());
+        assertEquals(6 * 3 + 3, rows.size()); // 6 regular queries, then the zero query (items 0-2, score 0)
         System.out.printf("matcher vs python: %d ranked scores, max abs diff %.2e%n", rows.size(), worst);
     }
 
@@ -46,12 +46,17 @@ public class MatcherTest {
         int unknown = 0;
         for (Map<String, String> row : Golden.tsv("decisions.tsv")) {
             int q = Integer.parseInt(row.get("query"));
-            Recognition result = matcher.recognise(Arrays.copyOfRange(queries, q * dim, (q + 1) * dim), 3);
+            Recognition result = matcher.recognize(Arrays.copyOfRange(queries, q * dim, (q + 1) * dim), 3);
             String expected = row.get("result");
             assertEquals("query " + q, expected.equals("unknown") ? Recognition.UNKNOWN : expected, result.label());
+            if (row.get("best_score").equals("none")) { // the NaN query: no item ranks at all
+                assertTrue("query " + q, result.matches().isEmpty());
+            } else {
+                assertEquals(Double.parseDouble(row.get("best_score")), result.matches().get(0).score(), SCORE_TOLERANCE);
+            }
             unknown += result.isKnown() ? 0 : 1;
         }
-        assertEquals(1, unknown);
+        assertEquals(3, unknown); // one random query, the zero query and the NaN query
     }
 
     /** Items: a has (1,0) and (0,1); b has (0.6,0.8); c has no vector; d has (-1,0). */
@@ -79,7 +84,8 @@ public class MatcherTest {
 
     @Test
     public void tiesKeepTheLowerItemIndexFirst() {
-        // query (1,1)/sqrt2: a = 0.7071 (both vectors), d = -0.7071, b = (0.6+0.8)/sqrt2 = 0.98995
+        // Vectors (0,1) -> z, (1,0) -> y, (0,1) -> x; query (2,0) -> unit (1,0): y scores 1, x and z
+        // tie at 0, and the tie keeps the lower item index (x before z).
         Gallery tie = new Gallery(2, Arrays.asList("x", "y", "z"), Arrays.asList("", "", ""),
                 new int[] {2, 1, 0}, new float[] {0, 1, 1, 0, 0, 1}, Float.NaN, 8, 8, new byte[32]);
         List<Match> top = new Matcher(tie).topK(new float[] {2, 0}, 3);
@@ -92,23 +98,36 @@ public class MatcherTest {
     @Test
     public void thresholdDecidesUnknownAndNanMeansAlwaysKnown() {
         float[] query = {3, 4};
-        Recognition strict = new Matcher(handGallery(1.01f)).recognise(query, 3);
+        Recognition strict = new Matcher(handGallery(1.01f)).recognize(query, 3);
         assertFalse(strict.isKnown());
         assertNull(strict.best());
         assertEquals(Recognition.UNKNOWN, strict.label());
         assertEquals("b", strict.matches().get(0).code()); // still shown as candidates
-        Recognition atThreshold = new Matcher(handGallery(1.0f)).recognise(new float[] {0.6f, 0.8f}, 3);
+        Recognition atThreshold = new Matcher(handGallery(1.0f)).recognize(new float[] {0.6f, 0.8f}, 3);
         assertTrue(atThreshold.isKnown()); // score >= threshold is known
-        Recognition none = new Matcher(handGallery(Float.NaN)).recognise(new float[] {-1, 0}, 3);
+        Recognition none = new Matcher(handGallery(Float.NaN)).recognize(new float[] {-1, 0}, 3);
         assertTrue(none.isKnown());
         assertEquals("d", none.label());
     }
 
     @Test
-    public void refusesAQueryOfTheWrongSizeOrAZeroQuery() {
+    public void refusesAQueryOfTheWrongSizeOrABadK() {
         Matcher matcher = new Matcher(handGallery(0.5f));
         assertThrows(IllegalArgumentException.class, () -> matcher.topK(new float[] {1, 2, 3}, 3));
-        assertThrows(IllegalArgumentException.class, () -> matcher.topK(new float[] {0, 0}, 3));
         assertThrows(IllegalArgumentException.class, () -> matcher.topK(new float[] {1, 0}, 0));
+    }
+
+    /** A zero embedding scores 0 everywhere and a NaN one ranks nothing: unknown, never an exception. */
+    @Test
+    public void degenerateQueriesAreUnknownItems() {
+        Matcher matcher = new Matcher(handGallery(0.5f));
+        Recognition zero = matcher.recognize(new float[] {0, 0}, 3);
+        assertEquals(Arrays.asList("a", "b", "d"), Arrays.asList(zero.matches().get(0).code(),
+                zero.matches().get(1).code(), zero.matches().get(2).code()));
+        assertEquals(0f, zero.matches().get(0).score(), 0f);
+        assertFalse(zero.isKnown());
+        Recognition nan = matcher.recognize(new float[] {Float.NaN, 1}, 3);
+        assertTrue(nan.matches().isEmpty());
+        assertFalse(nan.isKnown());
     }
 }

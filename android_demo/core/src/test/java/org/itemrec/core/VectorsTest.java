@@ -2,7 +2,7 @@ package org.itemrec.core;
 
 import static org.junit.Assert.assertArrayEquals;
 import static org.junit.Assert.assertEquals;
-import static org.junit.Assert.assertThrows;
+import static org.junit.Assert.assertTrue;
 
 import org.junit.Test;
 
@@ -14,12 +14,17 @@ public class VectorsTest {
                 Vectors.l2Normalize(new float[] {1e-20f, 1e-20f, 1e-20f, 1e-20f}), 1e-7f);
     }
 
+    /** As EmbeddingModel.finish: a zero or NaN embedding comes back unchanged instead of throwing. */
     @Test
-    public void l2NormalizeRefusesZeroAndNonFiniteVectors() {
-        assertThrows(IllegalArgumentException.class, () -> Vectors.l2Normalize(new float[] {0, 0}));
-        assertThrows(IllegalArgumentException.class, () -> Vectors.l2Normalize(new float[] {Float.NaN, 1}));
-        assertThrows(IllegalArgumentException.class,
-                () -> Vectors.l2Normalize(new float[] {Float.POSITIVE_INFINITY, 1}));
+    public void l2NormalizeLeavesZeroAndNanVectorsAsPythonDoes() {
+        assertArrayEquals(new float[] {0, 0}, Vectors.l2Normalize(new float[] {0, 0}), 0f);
+        float[] nan = Vectors.l2Normalize(new float[] {Float.NaN, 1});
+        assertTrue(Float.isNaN(nan[0]));
+        assertEquals(1f, nan[1], 0f);
+        // An infinite norm divides (x / inf = 0, inf / inf = NaN), as numpy does.
+        float[] infinite = Vectors.l2Normalize(new float[] {Float.POSITIVE_INFINITY, 1});
+        assertTrue(Float.isNaN(infinite[0]));
+        assertEquals(0f, infinite[1], 0f);
     }
 
     @Test

@@ -1,4 +1,4 @@
-"""Registered custom layers the backbones put inside the model."""
+"""The registered layer that puts a backbone's input normalisation inside the model."""
 
 from __future__ import annotations
 

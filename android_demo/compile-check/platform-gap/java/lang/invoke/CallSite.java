@@ -1,0 +1,5 @@
+package java.lang.invoke;
+
+/** Platform gap, see LambdaMetafactory. */
+public abstract class CallSite {
+}

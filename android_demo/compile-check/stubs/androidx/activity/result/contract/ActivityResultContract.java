@@ -1,0 +1,4 @@
+package androidx.activity.result.contract;
+
+public abstract class ActivityResultContract<I, O> {
+}
