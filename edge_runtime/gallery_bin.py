@@ -17,13 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from itemrec.edge_runtime.errors import GalleryError
-from itemrec.edge_runtime.files import write_bytes_atomically
+from itemrec.edge_runtime.files import read_regular_file, write_bytes_atomically
 
 MAGIC = b"IRGALLRY"
 VERSION = 1
 HEADER = struct.Struct("<8sIIIIfII32s")  # magic, version, dim, items, vectors, threshold, h, w, sha
 assert HEADER.size == 68
 CRC_SIZE = 4
+#: A larger file is refused before reading (1M representatives of 128 floats are 512 MB).
+MAX_GALLERY_BIN_BYTES = 1 << 31
 MAX_TEXT_BYTES = 0xFFFF
 
 
@@ -136,10 +138,7 @@ def _encode(
 def read_gallery_bin(path) -> GalleryBin:
     """Read and validate a ``gallery.bin``; raises ``GalleryError`` naming the file."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise GalleryError(f"{path}: cannot read: {error.strerror or error}") from None
+    data = read_regular_file(path, MAX_GALLERY_BIN_BYTES, GalleryError, "a gallery.bin")
     return decode_gallery(data, name=str(path))
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 from itemrec.edge_runtime.errors import InputError
+from itemrec.edge_runtime.files import read_regular_file
 from itemrec.train.run_dir import RunDir
 
 #: Keys that may differ between the run that started a directory and the one resuming it.
@@ -75,13 +75,16 @@ class TrainConfig:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+#: A larger config file is refused before reading (a real one has under 2 KB).
+MAX_CONFIG_FILE_BYTES = 1_000_000
 
 
 def load_config_file(path) -> dict:
     """Read a JSON object of config keys (unknown keys are refused)."""
+    data = read_regular_file(path, MAX_CONFIG_FILE_BYTES, InputError, "a config file")
     try:
-        values = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as err:
+        values = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise InputError(f"{path}: cannot read the config ({err})") from None
     if not isinstance(values, dict):
         raise InputError(f"{path}: the config must be a JSON object")
