@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,23 +65,47 @@ class Run:
         return f"{' '.join(self.args[1:4])}... -> {self.returncode}\n{self.stderr[-3000:]}"
 
 
+# Runs the command given after the report path and writes its exit code and peak memory
+# there. Linux keeps a process's peak across exec, and a child forked from pytest (1.4 GB once
+# TensorFlow is loaded) would inherit pytest's: this small launcher forks the command instead.
+MEASURE = """
+import json, os, subprocess, sys, time
+report, timeout, command = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+child = subprocess.Popen(command)
+deadline = time.monotonic() + timeout
+while True:
+    pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+    if pid:
+        break
+    if time.monotonic() > deadline:
+        child.kill()
+    time.sleep(0.01)
+result = {"returncode": os.waitstatus_to_exitcode(status), "maxrss_kb": usage.ru_maxrss}
+with open(report, "w") as handle:
+    json.dump(result, handle)
+"""
+
+
 def run(args, env, timeout=TIMEOUT_S) -> Run:
-    """Run ``args``; its peak memory comes from ``wait4`` on exactly this process."""
+    """Run ``args``; its peak memory is ``wait4``'s for exactly that process."""
     args = [str(a) for a in args]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
-        watchdog = threading.Timer(timeout, proc.kill)
-        watchdog.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            watchdog.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout = out.read().decode("utf-8", "replace")
-        stderr = err.read().decode("utf-8", "replace")
-    return Run(args, proc.returncode, stdout, stderr, usage.ru_maxrss / 1024)
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "report.json"
+        out, err = Path(folder) / "out", Path(folder) / "err"
+        with open(out, "wb") as stdout, open(err, "wb") as stderr:
+            subprocess.run(
+                [sys.executable, "-c", MEASURE, str(report), str(timeout), *args],
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                env=env,
+                check=True,
+                timeout=timeout + 30,
+            )
+        measured = json.loads(report.read_text())
+        stdout_text = out.read_bytes().decode("utf-8", "replace")
+        stderr_text = err.read_bytes().decode("utf-8", "replace")
+    return Run(args, measured["returncode"], stdout_text, stderr_text, measured["maxrss_kb"] / 1024)
 
 
 def digest(path: Path) -> str | None:
