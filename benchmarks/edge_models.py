@@ -9,6 +9,7 @@ the two conversions of a backbone at once, and cached under ``build/bench_edge``
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from commands import ROOT, SAMPLE_UNSEEN, run, run_batch, train_command
@@ -69,6 +70,13 @@ def _converted(backbone: str, size: int) -> list[Path]:
     return list(models.values())
 
 
+def lite0_int8_224() -> Path:
+    """int8 EfficientNet-Lite0 at 224 px, the size a Pi runs (untrained, as above: memory and
+    speed do not depend on the weights)."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    return _converted("efficientnet_lite0", 224)[1]
+
+
 def standard_models() -> list[Path]:
     """fp32 and int8 .tflite files of EfficientNet-Lite0 and InceptionV3 (299 px)."""
     WORK.mkdir(parents=True, exist_ok=True)
@@ -76,3 +84,46 @@ def standard_models() -> list[Path]:
     if not all(path.exists() for path in lite0):
         lite0 = _converted("efficientnet_lite0", 224)
     return lite0 + _converted("inception_v3", 299)
+
+
+# Lite0 int8 at the sizes a Pi may run, trained on the sample: the demo's frozen phase only
+# (10 epochs at 0.01, lambda 0.003, cached features: minutes, not the demo's quarter hour),
+# so the sizes compare on one short schedule. Rank-1 is the converter's verification on the
+# 100 unseen items (first image of each represents it, the other probes).
+SIZED = ROOT / "build" / "bench_live"
+SIZED_TRAINING = [
+    *("--frozen-epochs", 10, "--finetune-epochs", 0, "--frozen-lr", 0.01),
+    *("--center-lambda", 0.003, "--cache-features", "--val-classes", 0),
+]
+SIZED_CONVERT = [
+    *("--int8", "--verify-data", SAMPLE_UNSEEN, "--verify-images", 200),
+    *("--latency-runs", 1, "--threads", 1),
+]
+
+
+def lite0_int8_by_size(sizes) -> dict[int, tuple[Path, float, list[list]]]:
+    """size -> (int8 .tflite, rank-1 on the unseen items, [train, convert] commands)."""
+    SIZED.mkdir(parents=True, exist_ok=True)
+    commands = {}
+    for size in sizes:
+        run_dir, model = SIZED / f"lite0_{size}", SIZED / f"lite0_{size}_int8.tflite"
+        train = train_command(run_dir, "efficientnet_lite0", size, *SIZED_TRAINING)
+        convert = ["itemrec-convert", run_dir, "-o", model, *SIZED_CONVERT]
+        commands[size] = (model, [train, convert])
+    missing_runs = {
+        f"train_{s}": cmds[0]
+        for s, (_, cmds) in commands.items()
+        if not RunDir(SIZED / f"lite0_{s}").embedder.exists()
+    }
+    if missing_runs and any(run_batch(missing_runs, SIZED / "logs").values()):
+        raise SystemExit("itemrec-train failed (build/bench_live/logs)")
+    missing_models = {
+        f"convert_{s}": cmds[1] for s, (model, cmds) in commands.items() if not model.exists()
+    }
+    if missing_models and any(run_batch(missing_models, SIZED / "logs").values()):
+        raise SystemExit("itemrec-convert failed (build/bench_live/logs)")
+    out = {}
+    for size, (model, cmds) in commands.items():
+        report = json.loads(model.with_name(model.stem + ".report.json").read_text())
+        out[size] = (model, report["verification"]["rank1_tflite"], cmds)
+    return out

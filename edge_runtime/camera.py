@@ -1,8 +1,9 @@
 """Camera capture in its own thread: the newest frame wins, so inference never waits on it.
 
-A source is a camera index (``0``), a video file, a stream URL or a GStreamer pipeline string
-(it contains ``!``). A file is played at its own frame rate, like a camera. When the source
-stops delivering frames the reader retries (re-opening live sources), then gives up and
+The source is whatever ``--camera`` names (``itemrec.edge_runtime.camera_sources``: auto,
+Picamera2, V4L2, GStreamer, a video file or URL). A file is played at its own frame rate, like
+a camera. A camera is locked for this process (``camera_lock``) while it is open. When the
+source stops delivering frames the reader retries (re-opening live sources), then gives up and
 ``FrameGrabber.failed`` says why.
 """
 
@@ -10,31 +11,19 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
-import cv2
 import numpy as np
 
+from itemrec.edge_runtime.camera_lock import CameraLock
+from itemrec.edge_runtime.camera_sources import (
+    DEFAULT_RESOLUTION,
+    CameraSpec,
+    FrameSource,
+    open_source,
+    parse_camera,
+    resolve_auto,
+)
 from itemrec.edge_runtime.errors import CameraError, CameraLostError
-
-
-def parse_source(text: str | int) -> int | str:
-    """``"0"`` -> camera index 0; anything else is a path, URL or pipeline string."""
-    if isinstance(text, int):
-        return text
-    return int(text) if text.strip().isdigit() else text
-
-
-def open_capture(source: int | str) -> cv2.VideoCapture:
-    """Open ``source`` with OpenCV; raise ``CameraError`` when it cannot be opened."""
-    if isinstance(source, str) and "!" in source:
-        capture = cv2.VideoCapture(source, cv2.CAP_GSTREAMER)
-    else:
-        capture = cv2.VideoCapture(source)
-    if not capture.isOpened():
-        capture.release()
-        raise CameraError(f"cannot open camera {source!r}")
-    return capture
 
 
 def center_roi(frame: np.ndarray, fraction: float) -> np.ndarray:
@@ -56,27 +45,36 @@ class FrameGrabber:
 
     def __init__(
         self,
-        source: int | str,
+        camera: int | str | CameraSpec,
         *,
         retries: int = 5,
         retry_delay: float = 0.2,
         realtime: bool | None = None,
+        resolution: tuple[int, int] = DEFAULT_RESOLUTION,
     ):
-        self.source = parse_source(source)
+        spec = camera if isinstance(camera, CameraSpec) else parse_camera(camera)
+        self.spec = resolve_auto() if spec.kind == "auto" else spec
+        self.source = self.spec.name  # what messages call it
         self.retries = retries
         self.retry_delay = retry_delay
-        is_file = isinstance(self.source, str) and Path(self.source).is_file()
-        self._live = not is_file
-        self._realtime = is_file if realtime is None else realtime
+        self.resolution = resolution
         self._condition = threading.Condition()
         self._frame: np.ndarray | None = None
         self._sequence = 0
         self._consumed = 0
         self._stop = threading.Event()
         self.failed: str | None = None
-        self._capture = open_capture(self.source)
-        fps = self._capture.get(cv2.CAP_PROP_FPS)
-        self._period = 1.0 / fps if self._realtime and fps and 0 < fps < 1000 else 0.0
+        self._lock = CameraLock(self.source).acquire() if self.spec.lockable else None
+        try:
+            self._reader: FrameSource | None = open_source(self.spec, resolution)
+        except CameraError:
+            self._release_lock()
+            raise
+        self._live = self._reader.live
+        realtime = not self._live if realtime is None else realtime
+        fps = self._reader.fps
+        self._period = 1.0 / fps if realtime and fps else 0.0
+        self._silent_hint = getattr(self._reader, "silent_hint", "")
         self._thread = threading.Thread(target=self._run, name="frame-grabber", daemon=True)
 
     def start(self) -> FrameGrabber:
@@ -87,8 +85,8 @@ class FrameGrabber:
         failures = 0
         next_due = time.monotonic()
         while not self._stop.is_set():
-            ok, frame = self._capture.read()
-            if ok and frame is not None:
+            frame = self._reader.read() if self._reader is not None else None
+            if frame is not None:
                 failures = 0
                 with self._condition:
                     self._frame = frame
@@ -100,9 +98,10 @@ class FrameGrabber:
                 continue
             failures += 1
             if failures > self.retries:
+                hint = self._silent_hint if self._sequence == 0 else ""
                 self._give_up(
                     f"camera {self.source!r} stopped delivering frames "
-                    f"({self.retries} retries, {self.retry_delay:g} s apart)"
+                    f"({self.retries} retries, {self.retry_delay:g} s apart){hint}"
                 )
                 return
             self._stop.wait(self.retry_delay)
@@ -111,11 +110,21 @@ class FrameGrabber:
                 self._reopen()
 
     def _reopen(self) -> None:
-        self._capture.release()
+        self._close_reader()
         try:
-            self._capture = open_capture(self.source)
+            self._reader = open_source(self.spec, self.resolution)
         except CameraError:
-            self._capture = cv2.VideoCapture()  # read() fails: counts as the next retry
+            self._reader = None  # no frame: counts as the next retry
+
+    def _close_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def _give_up(self, reason: str) -> None:
         with self._condition:
@@ -142,7 +151,8 @@ class FrameGrabber:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
-        self._capture.release()
+        self._close_reader()
+        self._release_lock()
 
     def __enter__(self) -> FrameGrabber:
         return self.start()

@@ -5,9 +5,11 @@ Errors print one line and exit with a code of the shared table (``itemrec.edge_r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
+from contextlib import nullcontext
 
 import click
 
@@ -21,18 +23,21 @@ from itemrec.edge_runtime.enroll import (
     read_names_csv,
 )
 from itemrec.edge_runtime.errors import ImageLoadError, InputError
+from itemrec.edge_runtime.events import DEFAULT_STABLE_FRAMES, EventStream, JsonLinesWriter
 from itemrec.edge_runtime.files import shown
 from itemrec.edge_runtime.gallery import Gallery, check_item_code
 from itemrec.edge_runtime.images import load_image
 from itemrec.edge_runtime.interpreter import EmbeddingModel
 from itemrec.edge_runtime.live import (
-    JsonLinesReporter,
     LiveOptions,
+    NoDisplay,
     WindowDisplay,
     gui_available,
+    no_gui_reason,
     run_live,
 )
 from itemrec.edge_runtime.lookup import GalleryLookup
+from itemrec.edge_runtime.wedge import KeyboardWedge, types_scans
 
 model_option = click.option(
     "--model",
@@ -65,12 +70,62 @@ threshold_option = click.option(
     default=None,
     help="Override the gallery's unknown-item threshold.",
 )
+
+
+CAMERA_HELP = (
+    "auto (Picamera2, else the first V4L2 camera), picamera2[:N] (the Camera Module), "
+    "0 or /dev/videoN (USB), gst:PIPELINE, or a video file or URL."
+)
+
+
+def parse_resolution(ctx, param, value: str) -> tuple[int, int]:
+    width, _, height = value.lower().partition("x")
+    if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+        raise click.BadParameter(f"{value!r} is not WIDTHxHEIGHT, e.g. 640x480")
+    return int(width), int(height)
+
+
+resolution_option = click.option(
+    "--resolution",
+    default="640x480",
+    show_default=True,
+    callback=parse_resolution,
+    help="Camera frame size WIDTHxHEIGHT (Picamera2 and V4L2 cameras).",
+)
 roi_option = click.option(
     "--roi",
     type=click.FloatRange(0, 1, min_open=True),
     default=0.6,
     show_default=True,
     help="Centre region of the frame used, as a fraction of width and height.",
+)
+
+
+stable_frames_option = click.option(
+    "--stable-frames",
+    type=click.IntRange(min=1),
+    default=DEFAULT_STABLE_FRAMES,
+    show_default=True,
+    help="Consecutive frames that must agree before an item counts as scanned.",
+)
+min_score_option = click.option(
+    "--min-score",
+    type=float,
+    default=None,
+    help="Least score of a scan, on top of the gallery's threshold (default: the threshold).",
+)
+retries_option = click.option(
+    "--retries",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Reads retried before a silent camera counts as lost.",
+)
+type_codes_option = click.option(
+    "--type-codes",
+    is_flag=True,
+    help="Type each scanned code and Enter on a virtual keyboard (Linux uinput), as a USB "
+    "barcode scanner does (docs/serving.md).",
 )
 
 
@@ -84,6 +139,17 @@ def open_matching(model_path, db_path, threads, write=False) -> tuple[EmbeddingM
         gallery.close()
         raise
     return model, gallery
+
+
+def gallery_listing(db: Gallery) -> dict:
+    """The gallery's model, threshold and items as one JSON object (``gallery list --json``)."""
+    spec = db.spec
+    return {
+        "fingerprint": spec.fingerprint,
+        "threshold": db.threshold,
+        "spec": spec.to_dict(),
+        "items": [dataclasses.asdict(item) for item in db.items()],
+    }
 
 
 def echo_skipped(report: EnrollmentReport) -> None:
@@ -159,27 +225,10 @@ def gallery_remove(db_path, codes):
 def gallery_list(db_path, as_json):
     """List items with their representative counts, and the gallery's model and threshold."""
     with Gallery.open(db_path) as db:
+        if as_json:
+            click.echo(json.dumps(gallery_listing(db)))
+            return
         items, spec, threshold = db.items(), db.spec, db.threshold
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "fingerprint": spec.fingerprint,
-                    "threshold": threshold,
-                    "spec": spec.to_dict(),
-                    "items": [
-                        {
-                            "code": i.code,
-                            "name": i.name,
-                            "attributes": i.attributes,
-                            "representatives": i.representatives,
-                        }
-                        for i in items
-                    ],
-                }
-            )
-        )
-        return
     click.echo(
         f"model {spec.backbone} {spec.input_height}x{spec.input_width} "
         f"{spec.quantization}, fingerprint {spec.fingerprint[:12]}, threshold {threshold}"
@@ -268,40 +317,165 @@ def identify(model_path, db_path, images, top_k, threshold, as_json, threads):
 @main.command()
 @model_option
 @db_option
-@click.option(
-    "--camera",
-    required=True,
-    help="Camera index (0), video file, URL or GStreamer pipeline.",
-)
+@click.option("--camera", default="auto", show_default=True, help=CAMERA_HELP)
+@resolution_option
 @roi_option
-@click.option("--headless", is_flag=True, help="No window: one JSON line per change of item.")
+@click.option("--headless", is_flag=True, help="No window: the JSON event lines only.")
+@stable_frames_option
+@min_score_option
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after N frames.")
 @click.option("--top-k", "-k", default=3, show_default=True, type=click.IntRange(min=1))
 @threshold_option
-@click.option(
-    "--retries",
-    default=5,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="Reads retried before a silent camera counts as lost (exit 6).",
-)
+@retries_option
+@type_codes_option
 @threads_option
-def run(model_path, db_path, camera, roi, headless, max_frames, top_k, threshold, retries, threads):
-    """Recognise items live. Exit 0 when stopped, 5 if the camera cannot be opened,
-    6 if it stops delivering frames."""
+def run(
+    model_path,
+    db_path,
+    camera,
+    resolution,
+    roi,
+    headless,
+    stable_frames,
+    min_score,
+    max_frames,
+    top_k,
+    threshold,
+    retries,
+    type_codes,
+    threads,
+):
+    """Recognise items live; print one JSON line per event (docs/events.md): ready, one
+    scan per confirmed item, camera_lost. Exit 0 when stopped, 5 if the camera cannot be
+    opened, 6 if it stops delivering frames."""
     if not headless and not gui_available():
-        raise InputError(
-            "this OpenCV has no GUI (or there is no display): use --headless, or install "
-            "opencv-python instead of opencv-python-headless"
-        )
+        raise InputError(no_gui_reason())
     threshold = cosine_threshold(threshold)
+    events = EventStream()
+    events.subscribe(JsonLinesWriter(sys.stdout))
+    wedge = KeyboardWedge() if type_codes else None  # before the camera: it may refuse
+    if wedge is not None:
+        events.subscribe(types_scans(wedge))
     model, db = open_matching(model_path, db_path, threads)
     lookup = GalleryLookup(db, threshold)
-    grabber = FrameGrabber(camera, retries=retries)
-    display = JsonLinesReporter(sys.stdout) if headless else WindowDisplay(roi)
-    options = LiveOptions(roi=roi, top_k=top_k, max_frames=max_frames)
-    with db:
-        run_live(model, lookup, grabber, display, options)
+    grabber = FrameGrabber(camera, retries=retries, resolution=resolution)
+    display = NoDisplay() if headless else WindowDisplay(roi)
+    options = LiveOptions(
+        roi=roi,
+        top_k=top_k,
+        max_frames=max_frames,
+        stable_frames=stable_frames,
+        min_score=min_score,
+    )
+    with db, wedge or nullcontext():
+        run_live(model, lookup, grabber, display, options, events)
+
+
+@main.command()
+@model_option
+@db_option
+@click.option(
+    "--camera", default=None, help=CAMERA_HELP + " Without it, the API answers photos only."
+)
+@resolution_option
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; any but loopback needs --token or --token-file.",
+)
+@click.option(
+    "--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0: any free."
+)
+@click.option(
+    "--token",
+    envvar="ITEMREC_TOKEN",
+    default=None,
+    help="Require 'Authorization: Bearer TOKEN' on every endpoint but /healthz "
+    "(env ITEMREC_TOKEN).",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Read the token from this file (first line).",
+)
+@click.option(
+    "--max-upload-mb",
+    default=32.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Largest request body (413 above it).",
+)
+@roi_option
+@stable_frames_option
+@min_score_option
+@click.option("--top-k", "-k", default=3, show_default=True, type=click.IntRange(min=1))
+@retries_option
+@type_codes_option
+@threads_option
+def serve(
+    model_path,
+    db_path,
+    camera,
+    resolution,
+    host,
+    port,
+    token,
+    token_file,
+    max_upload_mb,
+    roi,
+    stable_frames,
+    min_score,
+    top_k,
+    retries,
+    type_codes,
+    threads,
+):
+    """Serve the HTTP API (/v1, /docs), the live page (/) and the scan event stream.
+
+    Prints the same JSON event lines as 'run --headless'. Exit 0 on SIGTERM or Ctrl-C,
+    5 if the camera cannot be opened; a camera lost later is reopened while the API stays up.
+    """
+    try:
+        from itemrec.edge_runtime.server.serve import ServeOptions, is_loopback
+        from itemrec.edge_runtime.server.serve import serve as run_server
+    except ImportError as error:
+        raise InputError(
+            f"'serve' needs the edge-serve extra ({error.name} is missing): "
+            "pip install 'itemrec[edge-serve]'"
+        ) from None
+    if token is not None and token_file is not None:
+        raise click.UsageError("give --token or --token-file, not both")
+    if token_file is not None:
+        token = read_token(token_file)
+    if token is None and not is_loopback(host):
+        raise click.UsageError(f"--host {host} is not loopback: give --token or --token-file")
+    options = ServeOptions(
+        host=host,
+        port=port,
+        token=token,
+        camera=camera,
+        resolution=resolution,
+        retries=retries,
+        threads=threads,
+        type_codes=type_codes,
+        max_upload_bytes=int(max_upload_mb * 2**20),
+    )
+    live = LiveOptions(roi=roi, top_k=top_k, stable_frames=stable_frames, min_score=min_score)
+    run_server(model_path, db_path, options, live)
+
+
+def read_token(path) -> str:
+    """The first line of a token file, which must not be empty."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            token = handle.readline().strip()
+    except OSError as error:
+        raise InputError(f"cannot read token file {path}: {error.strerror}") from None
+    if not token:
+        raise InputError(f"token file {path} is empty")
+    return token
 
 
 @main.command()
@@ -309,7 +483,8 @@ def run(model_path, db_path, camera, roi, headless, max_frames, top_k, threshold
 @db_option
 @click.option("--code", required=True, help="Item code.")
 @click.option("--name", default=None, help="Item name.")
-@click.option("--camera", default=None, help="Take the pictures with this camera.")
+@click.option("--camera", default=None, help="Take the pictures with this camera: " + CAMERA_HELP)
+@resolution_option
 @click.option(
     "--shots",
     default=5,
@@ -327,7 +502,9 @@ def run(model_path, db_path, camera, roi, headless, max_frames, top_k, threshold
 @roi_option
 @click.argument("images", nargs=-1, type=click.Path())  # checked one by one, as in identify
 @threads_option
-def enroll(model_path, db_path, code, name, camera, shots, interval, roi, images, threads):
+def enroll(
+    model_path, db_path, code, name, camera, resolution, shots, interval, roi, images, threads
+):
     """Enrol an item from the camera or from IMAGES, in one transaction.
 
     Unreadable IMAGES are named and left out, the others enrolled; the exit code is then 3.
@@ -339,7 +516,14 @@ def enroll(model_path, db_path, code, name, camera, shots, interval, roi, images
     with db:
         if camera is not None:
             report = enroll_camera(
-                db, model, FrameGrabber(camera), code, name, shots, roi, interval
+                db,
+                model,
+                FrameGrabber(camera, resolution=resolution),
+                code,
+                name,
+                shots,
+                roi,
+                interval,
             )
         else:
             report = enroll_files(db, model, code, name, images)

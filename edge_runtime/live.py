@@ -1,25 +1,35 @@
-"""The live loop: newest camera frame -> centre region -> embedding -> lookup -> window or JSON.
+"""The live loop: newest camera frame -> centre region -> embedding -> lookup -> events.
 
-``run_live`` returns when stopped on purpose (``--max-frames`` reached, Ctrl-C, SIGTERM, ``q``
-in the window) and raises ``CameraLostError`` when the camera stops delivering frames.
+``run_live`` publishes the scan event stream (``itemrec.edge_runtime.events``: ``ready``, one
+``scan`` per confirmed item, ``camera_lost``) and shows every frame to a display (a window, or
+nothing when headless). It returns when stopped on purpose (``--max-frames`` reached, Ctrl-C,
+SIGTERM, ``q`` in the window, or the caller's ``stop`` event) and raises ``CameraLostError``
+when the camera stops delivering frames. Another front end (``itemrec-edge serve``) runs the
+same function in a thread with its own ``EventStream`` subscriber and ``stop`` event.
 """
 
 from __future__ import annotations
 
-import json
+import importlib.metadata
 import os
 import signal
 import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import TextIO
 
 import cv2
 import numpy as np
 
 from itemrec.edge_runtime.camera import FrameGrabber, center_roi, roi_box
 from itemrec.edge_runtime.errors import CameraLostError
+from itemrec.edge_runtime.events import (
+    DEFAULT_STABLE_FRAMES,
+    CameraLost,
+    Debouncer,
+    EventStream,
+    Ready,
+)
 from itemrec.edge_runtime.interpreter import EmbeddingModel
 from itemrec.edge_runtime.lookup import GalleryLookup, Identification
 
@@ -32,18 +42,50 @@ class LiveOptions:
     top_k: int = 3
     max_frames: int | None = None
     stall_seconds: float = 10.0  # no frame for this long counts as a lost camera
+    stable_frames: int = DEFAULT_STABLE_FRAMES  # consecutive frames that confirm a scan
+    min_score: float | None = None  # a scan's least score (None: the gallery's threshold)
 
 
-def gui_available() -> bool:
-    """True when OpenCV was built with a GUI backend and a display is there to show it on."""
+def opencv_has_gui() -> bool:
+    """True when this OpenCV was built with a GUI backend (not the headless wheel)."""
     gui = next(
         (line for line in cv2.getBuildInformation().splitlines() if line.strip().startswith("GUI")),
         "",
     )
-    if not gui or gui.split(":", 1)[-1].strip().upper() in ("", "NONE"):
-        return False
+    return bool(gui) and gui.split(":", 1)[-1].strip().upper() not in ("", "NONE")
+
+
+def has_display() -> bool:
     has_display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     return sys.platform != "linux" or bool(has_display)
+
+
+def gui_available() -> bool:
+    """True when OpenCV was built with a GUI backend and a display is there to show it on."""
+    return opencv_has_gui() and has_display()
+
+
+def no_gui_reason() -> str:
+    """Why there can be no window, and what to do (for the one-line error)."""
+    installed = set()
+    for dist in ("opencv-python", "opencv-python-headless"):
+        try:
+            importlib.metadata.version(dist)
+            installed.add(dist)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    if len(installed) == 2:
+        return (
+            "opencv-python and opencv-python-headless are both installed and overwrite each "
+            "other's cv2: use --headless, or pip uninstall -y opencv-python "
+            "opencv-python-headless and reinstall with the edge-gui extra (docs/raspberry-pi.md)"
+        )
+    if not opencv_has_gui():
+        return (
+            "this OpenCV has no GUI (the headless wheel): use --headless, or pip uninstall -y "
+            "opencv-python-headless and reinstall with the edge-gui extra (docs/raspberry-pi.md)"
+        )
+    return "there is no display (DISPLAY and WAYLAND_DISPLAY are unset): use --headless"
 
 
 class FpsMeter:
@@ -64,23 +106,10 @@ class FpsMeter:
         return 1.0 / self._interval if self._interval else 0.0
 
 
-class JsonLinesReporter:
-    """Headless output: one JSON line whenever the recognised item changes (null = unknown)."""
-
-    def __init__(self, out: TextIO):
-        self.out = out
-        self._shown: object = object()  # nothing printed yet
+class NoDisplay:
+    """Headless: frames are not shown; the event stream is the output."""
 
     def show(self, frame_number: int, frame: np.ndarray, result: Identification, fps: float):
-        item = result.item
-        code = item.code if item else None
-        if code == self._shown:
-            return True
-        self._shown = code
-        line = {"frame": frame_number, "time": round(time.time(), 3), "fps": round(fps, 2)}
-        line.update(result.to_dict())
-        self.out.write(json.dumps(line) + "\n")
-        self.out.flush()
         return True
 
     def close(self) -> None:
@@ -124,28 +153,45 @@ def run_live(
     grabber: FrameGrabber,
     display,
     options: LiveOptions,
+    events: EventStream | None = None,
+    stop: threading.Event | None = None,
 ) -> int:
     """Run until stopped on purpose; return the number of frames recognised.
 
-    Raises ``CameraLostError`` when no frame comes for ``options.stall_seconds`` or the
-    grabber gives up.
+    Publishes ``Ready`` at the first frame, a ``Scan`` per confirmed item and, before raising
+    ``CameraLostError`` (no frame for ``options.stall_seconds``, or the grabber gave up),
+    ``CameraLost``. Setting ``stop`` (or SIGTERM, in the main thread) ends the loop.
     """
-    stop = threading.Event()
+    events = events if events is not None else EventStream()
+    stop = stop if stop is not None else threading.Event()
     restore = _stop_on_sigterm(stop)
     fps_meter = FpsMeter()
+    debouncer = Debouncer(options.stable_frames, options.min_score)
     frames = 0
     last_frame_at = last_refresh = time.monotonic()
     try:
         grabber.start()
         while not stop.is_set():
-            frame = grabber.latest(timeout=0.5)
-            now = time.monotonic()
-            if frame is None:
-                if now - last_frame_at > options.stall_seconds:
+            try:
+                frame = grabber.latest(timeout=0.5)
+                now = time.monotonic()
+                if frame is None and now - last_frame_at > options.stall_seconds:
                     raise CameraLostError(
                         f"no frame from camera {grabber.source!r} for {options.stall_seconds:g} s"
                     )
+            except CameraLostError as error:
+                events.publish(CameraLost(source=str(grabber.source), reason=error.one_line()))
+                raise
+            if frame is None:
                 continue
+            if frames == 0:
+                ready = Ready(
+                    source=str(grabber.source),
+                    items=lookup.item_count,
+                    stable_frames=options.stable_frames,
+                    min_score=options.min_score,
+                )
+                events.publish(ready)
             last_frame_at = now
             if now - last_refresh >= REFRESH_SECONDS:
                 lookup.refresh()
@@ -153,6 +199,9 @@ def run_live(
             rgb = cv2.cvtColor(center_roi(frame, options.roi), cv2.COLOR_BGR2RGB)
             result = lookup.identify(model.embed(rgb), options.top_k)
             frames += 1
+            scan = debouncer.update(result, frames)
+            if scan is not None:
+                events.publish(scan)
             if not display.show(frames, frame, result, fps_meter.tick()):
                 break
             if options.max_frames is not None and frames >= options.max_frames:

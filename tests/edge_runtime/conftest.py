@@ -6,7 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edge_helpers import FIXTURES, ITEM_IMAGES, write_png
+from edge_helpers import FIXTURES, INT8_MODEL, ITEM_IMAGES, write_png
+
+from itemrec.edge_runtime.gallery import Gallery
+from itemrec.edge_runtime.interpreter import EmbeddingModel
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +31,24 @@ def class_folders(tmp_path, reference) -> Path:
 
 
 @pytest.fixture
+def db(tmp_path, reference) -> Path:
+    """``g.db``: items A, B, C (one reference image each) embedded by the int8 tiny model."""
+    model = EmbeddingModel(INT8_MODEL)
+    path = tmp_path / "g.db"
+    with Gallery.create(path, model.spec) as gallery:
+        for code, index in ITEM_IMAGES.items():
+            gallery.enroll(code, code.lower(), model.embed_many(reference["images"][[index]]))
+    return path
+
+
+@pytest.fixture
 def names_csv(tmp_path) -> Path:
     path = tmp_path / "names.csv"
     path.write_text("code,name\nA,Apple juice\nB,Bread\nC,Coffee\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture(autouse=True)
+def private_camera_locks(tmp_path, monkeypatch):
+    """Camera locks in this test's own folder (other test runs on the machine have theirs)."""
+    monkeypatch.setenv("ITEMREC_LOCK_DIR", str(tmp_path))

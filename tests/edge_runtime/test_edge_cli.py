@@ -29,6 +29,7 @@ def invoke(*args):
         ["gallery", "list"],
         ["gallery", "set-threshold"],
         ["gallery", "export"],
+        ["serve"],
         ["identify"],
         ["run"],
         ["enroll"],

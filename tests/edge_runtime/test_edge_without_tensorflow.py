@@ -119,13 +119,17 @@ def test_build_identify_and_run_live_without_tensorflow(
     assert proc.returncode == ExitCode.CAMERA_LOST, proc.stderr
     assert "stopped delivering frames (2 retries" in proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert [e["code"] for e in events] == ["A", None, "C"]
-    assert events[0]["name"] == "Apple juice" and events[0]["score"] > 0.999
-    assert [e["frame"] for e in events] == sorted(e["frame"] for e in events)
+    assert [e["event"] for e in events] == ["ready", "scan", "scan", "camera_lost"]
+    scans = events[1:3]
+    assert [e["code"] for e in scans] == ["A", "C"]  # the unknown item is no scan
+    assert scans[0]["name"] == "Apple juice" and scans[0]["score"] > 0.999
+    assert scans[0]["frames"] == 3 and scans[0]["frame"] == 3  # confirmed on its third frame
+    assert "stopped delivering frames" in events[-1]["reason"]
 
     # --max-frames stops on purpose: exit 0.
     proc = edge(
-        "run", "--model", INT8_MODEL, "--db", db, "--camera", video, "--headless", "--max-frames", 5
+        *("run", "--model", INT8_MODEL, "--db", db, "--camera", video, "--headless"),
+        *("--roi", 1.0, "--max-frames", 5),
     )
     assert proc.returncode == 0, proc.stderr
-    assert len(proc.stdout.splitlines()) == 1
+    assert [json.loads(line)["event"] for line in proc.stdout.splitlines()] == ["ready", "scan"]

@@ -11,9 +11,9 @@ import time
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from edge_helpers import INT8_MODEL, ITEM_IMAGES, write_video
+from edge_helpers import INT8_MODEL, write_video
 
-from itemrec.edge_runtime.camera import FrameGrabber, center_roi, parse_source, roi_box
+from itemrec.edge_runtime.camera import FrameGrabber, center_roi, roi_box
 from itemrec.edge_runtime.cli import main
 from itemrec.edge_runtime.errors import CameraError, ExitCode
 from itemrec.edge_runtime.gallery import Gallery
@@ -27,7 +27,6 @@ def test_roi_box_and_source_parsing():
     np.testing.assert_array_equal(center_roi(frame, 0.5), frame[2:7, 2:7])
     with pytest.raises(ValueError, match=r"\(0, 1\]"):
         roi_box(10, 10, 0)
-    assert parse_source("0") == 0 and parse_source("clip.avi") == "clip.avi"
 
 
 def test_newest_frame_wins_and_an_ended_video_fails_after_retries(tmp_path, reference):
@@ -43,16 +42,6 @@ def test_newest_frame_wins_and_an_ended_video_fails_after_retries(tmp_path, refe
             grabber.latest(timeout=2)
     with pytest.raises(CameraError, match="cannot open camera"):
         FrameGrabber(str(tmp_path / "missing.avi"))
-
-
-@pytest.fixture
-def db(tmp_path, reference):
-    model = EmbeddingModel(INT8_MODEL)
-    path = tmp_path / "g.db"
-    with Gallery.create(path, model.spec) as g:
-        for code, index in ITEM_IMAGES.items():
-            g.enroll(code, code.lower(), model.embed_many(reference["images"][index : index + 1]))
-    return path
 
 
 def test_sigterm_stops_the_loop_cleanly(tmp_path, db, reference):
@@ -74,7 +63,7 @@ def test_sigterm_stops_the_loop_cleanly(tmp_path, db, reference):
     ]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = json.loads(proc.stdout.readline())  # the loop is running
-    assert first["code"] == "A"
+    assert first["event"] == "ready"
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
@@ -92,6 +81,7 @@ def test_cli_exit_codes_and_messages(tmp_path, db):
         main, [*args, "--camera", "0"], env={"DISPLAY": None, "WAYLAND_DISPLAY": None}
     )
     assert result.exit_code == ExitCode.BAD_INPUT and "use --headless" in result.output
+    assert "no GUI (the headless wheel)" in result.output and "edge-gui" in result.output
 
 
 def test_enrol_from_the_camera(tmp_path, db, reference):
