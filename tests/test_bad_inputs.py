@@ -108,6 +108,11 @@ def run(args, env, timeout=TIMEOUT_S) -> Run:
     return Run(args, measured["returncode"], stdout_text, stderr_text, measured["maxrss_kb"] / 1024)
 
 
+def build_args(images, db, *extra, model=MODEL) -> list:
+    """The arguments of ``itemrec-edge gallery build``."""
+    return ["gallery", "build", "--model", model, "--images", images, "--db", db, *extra]
+
+
 def digest(path: Path) -> str | None:
     """SHA-256 of the file's bytes (None when it is absent or not a regular file)."""
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
@@ -164,9 +169,7 @@ class Results:
             *images.values(),
         )
         self.build_db = self.tmp / "built.db"
-        build = self.edge_run(
-            "gallery", "build", *model, "--images", self.corpus.class_folders, "--db", self.build_db
-        )
+        build = self.edge_run(*build_args(self.corpus.class_folders, self.build_db))
         self.image_runs = {"identify": identify, "bad_only": bad_only, "mixed": mixed}
         self.build = build
         for case in IMAGE_CASES:
@@ -190,16 +193,7 @@ class Results:
                     "list": ["gallery", "list", "--db", path],
                     "export": ["gallery", "export", "--db", path, "--out", self.tmp / "g.bin"],
                     "enroll": ["enroll", "--model", MODEL, "--db", path, "--code", "NEW", good[0]],
-                    "build": [
-                        "gallery",
-                        "build",
-                        "--model",
-                        MODEL,
-                        "--images",
-                        folder,
-                        "--db",
-                        path,
-                    ],
+                    "build": build_args(folder, path),
                 }
                 for command, args in commands.items():
                     before = digest(path)
@@ -218,18 +212,7 @@ class Results:
         shutil.copyfile(self.corpus.good[0], folder / "G" / "g.png")
         for case in NAMES_CASES:
             db = self.tmp / f"names-{case.id}.db"
-            result = self.edge_run(
-                "gallery",
-                "build",
-                "--model",
-                MODEL,
-                "--images",
-                folder,
-                "--db",
-                db,
-                "--names",
-                self.corpus.names[case.id],
-            )
+            result = self.edge_run(*build_args(folder, db, "--names", self.corpus.names[case.id]))
             result.db = db
             self.seen(f"names-{case.id}", result)
 
@@ -243,14 +226,9 @@ class Results:
                 self.edge_run("identify", "--model", model, "--db", db, good[0]),
                 self.edge_run("enroll", "--model", model, "--db", db, "--code", "X", good[0]),
                 self.edge_run(
-                    "gallery",
-                    "build",
-                    "--model",
-                    model,
-                    "--images",
-                    self.corpus.class_folders,
-                    "--db",
-                    self.tmp / f"model-{case.id}-new.db",
+                    *build_args(
+                        self.corpus.class_folders, self.tmp / f"model-{case.id}-new.db", model=model
+                    )
                 ),
             ]
             runs[0].unchanged = digest(db) == before
