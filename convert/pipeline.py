@@ -31,6 +31,11 @@ VARIANTS = ("float32", "float16", "dynamic", "int8", "qat")
 # epochs of 500 images): cosine to the trained model 0.69 at 1e-5, 0.82 at 3e-4, 0.75 at 1e-3.
 QAT_LEARNING_RATE = 1e-5
 PRUNE_LEARNING_RATE = 3e-4
+# A model is degenerate below this total variance of its L2-normalised embeddings over the
+# verification images (``verify.embedding_variance``; 0 = every image at one point). Measured
+# on sample images: 0.0 for a run whose features collapsed to a constant, 0.29 for the tests'
+# 1-epoch 16-d run, 0.60 for frozen ImageNet Lite0 features at 96 px: 0.01 is far from both.
+MIN_EMBEDDING_VARIANCE = 0.01
 
 
 @dataclasses.dataclass
@@ -237,7 +242,8 @@ def _decide(report: dict, options: ConvertOptions) -> dict:
     """Pass/fail. The cosine threshold applies to the run's embedder, except when pruning:
     pruning changes the network on purpose, so the threshold then checks the conversion of
     the pruned network, and its distance from the run's embedder (and rank-1) is reported."""
-    failures = []
+    degenerate = degeneracy(report["verification"])
+    failures = list(degenerate)
     key = "cosine_to_finetuned_mean" if options.prune else "cosine_mean"
     cosine = report["verification"][key]
     if cosine < options.required_cosine:
@@ -247,7 +253,31 @@ def _decide(report: dict, options: ConvertOptions) -> dict:
     passed = not failures
     return {
         "min_cosine": options.required_cosine,
+        "min_embedding_variance": MIN_EMBEDDING_VARIANCE,
+        "degenerate": degenerate,
         "passed": passed,
         "failures": failures,
         "written": passed or options.force,
     }
+
+
+def degeneracy(verification: dict) -> list[str]:
+    """Why the run's own embeddings are useless, whatever the conversion: empty if they are not.
+
+    A training run whose features collapsed converts faithfully (cosine 1 to itself) yet
+    answers every photo alike; only the spread of its embeddings and its rank-1 show it.
+    """
+    reasons = []
+    variance, images = verification["embedding_variance_keras"], verification["images"]
+    if variance < MIN_EMBEDDING_VARIANCE:
+        reasons.append(
+            f"degenerate embeddings: their variance across the {images} verification images "
+            f"is {variance:.2g} < {MIN_EMBEDDING_VARIANCE} (every image maps to nearly one point)"
+        )
+    rank1, chance = verification["rank1_keras"], verification["rank1_chance"]
+    if rank1 <= chance:
+        reasons.append(
+            f"rank-1 {100 * rank1:.1f} % is at chance level ({100 * chance:.1f} % for "
+            f"{verification['classes']} items)"
+        )
+    return reasons

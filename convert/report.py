@@ -12,6 +12,7 @@ COLUMNS = (
     ("cos_min", "cos min"),
     ("rank1_keras", "rank-1 Keras"),
     ("rank1_tflite", "rank-1 TFLite"),
+    ("variance", "emb. variance"),
     ("latency", "ms/image"),
     ("integer", "integer graph"),
     ("status", "status"),
@@ -31,6 +32,9 @@ def row(report: dict) -> dict:
         "cos_min": f"{v['cosine_min']:.4f}",
         "rank1_keras": f"{100 * v['rank1_keras']:.1f} %",
         "rank1_tflite": f"{100 * v['rank1_tflite']:.1f} %",
+        "variance": f"{v['embedding_variance_keras']:.3f}"
+        if "embedding_variance_keras" in v
+        else "-",
         "latency": f"{v['latency_ms_median']:.2f} ({v['threads']} thr)",
         "integer": "yes" if report["graph"]["integer"] else "no",
         "status": ("pass" if report["passed"] else "FAIL")

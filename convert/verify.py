@@ -3,7 +3,8 @@
 The ``.tflite`` runs through the device's own wrapper (``edge_runtime.interpreter``, LiteRT),
 exactly as on the device. Reported: cosine similarity per image between the Keras and the
 TFLite embedding (mean, min), rank-1 of both (the first image of each class represents it,
-the others probe; ``edge_runtime.metrics``), file size and median latency.
+the others probe; ``train.evaluation.metrics``) beside chance, the spread of the embeddings
+(a collapsed model maps every image to one point), file size and median latency.
 """
 
 from __future__ import annotations
@@ -33,6 +34,16 @@ def cosines(reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
     candidate = np.asarray(candidate, np.float64)
     norms = np.linalg.norm(reference, axis=1) * np.linalg.norm(candidate, axis=1)
     return np.sum(reference * candidate, axis=1) / np.maximum(norms, 1e-12)
+
+
+def embedding_variance(embeddings: np.ndarray) -> float:
+    """Total variance of the rows, ``mean_i ||e_i - mean(e)||^2`` (the covariance's trace).
+
+    For L2-normalised rows it is ``1 - ||mean(e)||^2``: 0 when every image maps to one point
+    (a collapsed model), near 1 when the embeddings spread evenly over the sphere.
+    """
+    embeddings = np.asarray(embeddings, np.float64)
+    return float(np.mean(np.sum((embeddings - embeddings.mean(axis=0)) ** 2, axis=1)))
 
 
 def rank1(embeddings: np.ndarray, labels) -> float:
@@ -90,6 +101,10 @@ def verify(
         "cosine_min": float(similarity.min()),
         "rank1_keras": rank1(np.asarray(reference), labels),
         "rank1_tflite": rank1(embedded, labels),
+        # One representative per class: guessing finds the right one with probability 1/C.
+        "rank1_chance": 1.0 / len(set(labels)),
+        "embedding_variance_keras": embedding_variance(reference),
+        "embedding_variance_tflite": embedding_variance(embedded),
         "size_bytes": Path(path).stat().st_size,
         "latency_ms_median": median_latency_ms(model, images[0], latency_runs),
         "latency_runs": int(latency_runs),

@@ -72,6 +72,15 @@ threshold_option = click.option(
 )
 
 
+augment_option = click.option(
+    "--augment",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Augmented views (tilt, zoom, light, blur, JPEG) added per enrolment photo.",
+)
+
+
 CAMERA_HELP = (
     "auto (Picamera2, else the first V4L2 camera), picamera2[:N] (the Camera Module), "
     "0 or /dev/videoN (USB), gst:PIPELINE, or a video file or URL."
@@ -185,8 +194,9 @@ def gallery():
     type=click.Path(dir_okay=False),
     help="A CSV with header 'code,name' mapping codes to names.",
 )
+@augment_option
 @threads_option
-def gallery_build(model_path, images_dir, db_path, names_csv, threads):
+def gallery_build(model_path, images_dir, db_path, names_csv, augment, threads):
     """Create a gallery from class folders (folder name = item code).
 
     The gallery appears under its name only once complete; every file left out is named.
@@ -200,7 +210,7 @@ def gallery_build(model_path, images_dir, db_path, names_csv, threads):
         with click.progressbar(items, label="enrolling", file=sys.stderr) as bar:
             yield from bar
 
-    report = build_gallery(model, images_dir, db_path, names, progress)
+    report = build_gallery(model, images_dir, db_path, names, progress, augment)
     echo_skipped(report)
     click.echo(
         f"{db_path}: {report.items} items, {report.representatives} representatives, "
@@ -501,9 +511,21 @@ def read_token(path) -> str:
 )
 @roi_option
 @click.argument("images", nargs=-1, type=click.Path())  # checked one by one, as in identify
+@augment_option
 @threads_option
 def enroll(
-    model_path, db_path, code, name, camera, resolution, shots, interval, roi, images, threads
+    model_path,
+    db_path,
+    code,
+    name,
+    camera,
+    resolution,
+    shots,
+    interval,
+    roi,
+    images,
+    augment,
+    threads,
 ):
     """Enrol an item from the camera or from IMAGES, in one transaction.
 
@@ -524,15 +546,16 @@ def enroll(
                 shots,
                 roi,
                 interval,
+                augment=augment,
             )
         else:
-            report = enroll_files(db, model, code, name, images)
+            report = enroll_files(db, model, code, name, images, augment=augment)
     echo_skipped(report)
     if not report.items:
         raise InputError(f"no readable image for {code}; nothing enrolled")
     click.echo(f"{code}: enrolled {report.representatives} representatives")
-    if report.skipped:
-        raise InputError(f"{len(images) - report.representatives} of {len(images)} images skipped")
+    if report.skipped:  # one line per unreadable image
+        raise InputError(f"{len(report.skipped)} of {len(images)} images skipped")
 
 
 gallery.add_command(enroll, name="add")

@@ -2,7 +2,8 @@
 
 Images come from files (``gallery build`` walks ``ROOT/<code>/<images>``, ``gallery add`` and
 ``enroll IMAGES...`` take a list) or from the camera (``enroll --camera 0 --shots 5``).
-Unreadable images are skipped and reported, never fatal.
+Unreadable images are skipped and reported, never fatal. With ``augment=K`` each photo
+also adds K augmented views of itself (``edge_runtime.augment``) as representatives.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from itemrec.edge_runtime.augment import augmented_views
 from itemrec.edge_runtime.camera import FrameGrabber, center_roi
 from itemrec.edge_runtime.errors import CameraLostError, ImageLoadError, InputError
 from itemrec.edge_runtime.files import atomic_path, read_regular_file, shown
@@ -85,10 +87,20 @@ def read_names_csv(path: str | Path) -> dict[str, str]:
     return names
 
 
+def embed_with_views(model: EmbeddingModel, image: np.ndarray, augment: int) -> np.ndarray:
+    """The embedding of ``image`` and of ``augment`` augmented views of it, (1 + K) x D."""
+    views = augmented_views(image, augment, model.input_size)
+    return np.stack([model.embed(image)] + [model.embed(view) for view in views])
+
+
 def embed_files(
-    model: EmbeddingModel, paths: Iterable[str | Path], report: EnrollmentReport
+    model: EmbeddingModel,
+    paths: Iterable[str | Path],
+    report: EnrollmentReport,
+    augment: int = 0,
 ) -> tuple[np.ndarray, list[str]]:
-    """Embed every readable image; unreadable ones go to ``report.skipped``."""
+    """Embed every readable image (and ``augment`` views of it, sources ``<path>#view<k>``);
+    unreadable ones go to ``report.skipped``."""
     vectors, sources = [], []
     for path in paths:
         try:
@@ -96,10 +108,11 @@ def embed_files(
         except ImageLoadError as err:
             report.skipped.append(err.one_line())
             continue
-        vectors.append(model.embed(image))
-        sources.append(str(path))
-    matrix = np.stack(vectors) if vectors else np.zeros((0, model.spec.embedding_size), np.float32)
-    return matrix, sources
+        vectors.append(embed_with_views(model, image, augment))
+        sources += [str(path)] + [f"{path}#view{k}" for k in range(1, augment + 1)]
+    if not vectors:
+        return np.zeros((0, model.spec.embedding_size), np.float32), sources
+    return np.concatenate(vectors), sources
 
 
 def enroll_files(
@@ -109,10 +122,12 @@ def enroll_files(
     name: str | None,
     paths: Iterable[str | Path],
     report: EnrollmentReport | None = None,
+    augment: int = 0,
 ) -> EnrollmentReport:
-    """Embed ``paths`` and add them to item ``code`` in one transaction."""
+    """Embed ``paths`` (each with ``augment`` views) and add them to item ``code`` in one
+    transaction."""
     report = report if report is not None else EnrollmentReport()
-    vectors, sources = embed_files(model, paths, report)
+    vectors, sources = embed_files(model, paths, report, augment)
     if len(vectors) == 0:
         report.skipped.append(f"{code}: no readable image, item not enrolled")
         return report
@@ -128,8 +143,10 @@ def build_gallery(
     db_path: str | Path,
     names: dict[str, str] | None = None,
     progress: Callable[[Iterable], Iterable] = lambda items: items,
+    augment: int = 0,
 ) -> EnrollmentReport:
-    """Create ``db_path`` and enrol each class folder of ``images_dir`` (folder name = code).
+    """Create ``db_path`` and enrol each class folder of ``images_dir`` (folder name = code),
+    each image with ``augment`` augmented views.
 
     The gallery is built in a hidden temporary file beside ``db_path`` and appears under its
     name only when complete: a killed build leaves no gallery (and the rerun starts afresh).
@@ -151,7 +168,7 @@ def build_gallery(
             temp.unlink()  # SQLite creates the file itself
             with Gallery.create(temp, model.spec) as gallery:
                 for code, paths in progress(list(classes.items())):
-                    enroll_files(gallery, model, code, names.get(code), paths, report)
+                    enroll_files(gallery, model, code, names.get(code), paths, report, augment)
                 gallery.checkpoint()
     except FileExistsError:
         raise InputError(f"{shown(db_path)} was created by someone else meanwhile") from None
@@ -168,8 +185,10 @@ def enroll_camera(
     roi: float = 0.6,
     interval: float = 0.5,
     stall_seconds: float = 10.0,
+    augment: int = 0,
 ) -> EnrollmentReport:
-    """Take ``shots`` frames ``interval`` s apart (centre region) and enrol them together."""
+    """Take ``shots`` frames ``interval`` s apart (centre region) and enrol them together,
+    each with ``augment`` augmented views."""
     vectors = []
     with grabber:
         while len(vectors) < shots:
@@ -178,9 +197,10 @@ def enroll_camera(
                 source = grabber.source
                 raise CameraLostError(f"no frame from camera {source!r} for {stall_seconds:g} s")
             rgb = cv2.cvtColor(center_roi(frame, roi), cv2.COLOR_BGR2RGB)
-            vectors.append(model.embed(rgb))
+            vectors.append(embed_with_views(model, rgb, augment))
             if len(vectors) < shots:
                 time.sleep(interval)
-    sources = [f"camera:{grabber.source}"] * len(vectors)
-    gallery.enroll(code, name, np.stack(vectors), sources)
-    return EnrollmentReport(items=1, representatives=len(vectors))
+    matrix = np.concatenate(vectors)
+    sources = [f"camera:{grabber.source}"] * len(matrix)
+    gallery.enroll(code, name, matrix, sources)
+    return EnrollmentReport(items=1, representatives=len(matrix))

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
@@ -122,10 +123,15 @@ def shelf_background(rng: np.random.Generator, size: int) -> np.ndarray:
 def compose_product(
     emoji: Image.Image, rng: np.random.Generator, size: int = IMAGE_SIZE
 ) -> Image.Image:
-    """Alpha-composite `emoji` (RGBA), scaled and shifted at random, onto a shelf background."""
+    """Alpha-composite `emoji` (RGBA), scaled and shifted at random, onto a shelf background.
+
+    At `size` 96 the emoji is 56-80 px and up to 6 px off the centre; other sizes scale both.
+    """
     canvas = shelf_background(rng, size)
-    side = int(rng.integers(EMOJI_SIZE_RANGE[0], EMOJI_SIZE_RANGE[1] + 1))
-    dx, dy = (int(v) for v in rng.integers(-MAX_OFFSET, MAX_OFFSET + 1, size=2))
+    # The emoji's size and offset keep their proportion of the frame at any image size.
+    low, high, offset = (round(v * size / IMAGE_SIZE) for v in (*EMOJI_SIZE_RANGE, MAX_OFFSET))
+    side = int(rng.integers(low, high + 1))
+    dx, dy = (int(v) for v in rng.integers(-offset, offset + 1, size=2))
     # Resize premultiplied so transparent pixels' colours do not bleed into the edges.
     scaled = emoji.convert("RGBA").convert("RGBa").resize((side, side), Image.Resampling.LANCZOS)
     premultiplied = np.asarray(scaled, dtype=np.float32)
@@ -273,33 +279,41 @@ def build_dataset(
     return train, unseen
 
 
+def npm_pack_spec(spec: str, dest: Path) -> Path:
+    """Download the npm package `spec` (`name@version`) into `dest`; the tarball's path."""
+    try:
+        done = subprocess.run(
+            ["npm", "pack", "--json", spec], cwd=dest, check=True, capture_output=True, text=True
+        )
+        return dest / json.loads(done.stdout)[0]["filename"]
+    except (OSError, subprocess.CalledProcessError, ValueError, LookupError) as error:
+        raise SampleBuildError(f"npm pack {spec} failed ({error})") from None
+
+
 def npm_pack(vendor: str, dest: Path) -> Path:
     """Download `emoji-datasource-<vendor>@PACKAGE_VERSION` into `dest` with `npm pack`."""
-    spec = f"{package_name(vendor)}@{PACKAGE_VERSION}"
+    return npm_pack_spec(f"{package_name(vendor)}@{PACKAGE_VERSION}", dest)
+
+
+def extract(tarball: Path, dest: Path, wanted: Callable[[str], bool]) -> Path:
+    """Extract the files of an npm tarball whose member name passes `wanted`; `dest/package`."""
     try:
-        subprocess.run(["npm", "pack", spec], cwd=dest, check=True, capture_output=True)
-    except (OSError, subprocess.CalledProcessError) as error:
-        raise SampleBuildError(f"npm pack {spec} failed ({error})") from None
-    return dest / f"{package_name(vendor)}-{PACKAGE_VERSION}.tgz"
+        with tarfile.open(tarball, "r:gz") as archive:
+            members = [m for m in archive.getmembers() if m.isfile() and wanted(m.name)]
+            archive.extractall(dest, members=members, filter="data")
+    except (OSError, tarfile.TarError) as error:
+        raise SampleBuildError(f"{tarball}: not a readable npm tarball ({error})") from None
+    return dest / "package"
 
 
 def unpack(tarball: Path, vendor: str, dest: Path) -> Path:
     """Extract emoji.json, LICENSE and img/<vendor>/64/ of an npm tarball; return `package/`."""
     wanted = ("package/emoji.json", "package/LICENSE")
     images = f"package/img/{vendor}/64/"
-    try:
-        with tarfile.open(tarball, "r:gz") as archive:
-            members = [
-                m
-                for m in archive.getmembers()
-                if m.isfile() and (m.name in wanted or m.name.startswith(images))
-            ]
-            archive.extractall(dest, members=members, filter="data")
-    except (OSError, tarfile.TarError) as error:
-        raise SampleBuildError(f"{tarball}: not a readable npm tarball ({error})") from None
-    if not (dest / "package" / "emoji.json").is_file():
+    package = extract(tarball, dest, lambda name: name in wanted or name.startswith(images))
+    if not (package / "emoji.json").is_file():
         raise SampleBuildError(f"{tarball}: has no package/emoji.json")
-    return dest / "package"
+    return package
 
 
 def parse_tarballs(values: tuple[str, ...]) -> dict[str, Path]:

@@ -94,7 +94,7 @@ def main(out: Path, image_size: int, frozen_epochs: int, finetune_epochs: int, t
     ])
     # fmt: on
     evaluation = json.loads((out / "eval" / "cmc.json").read_text())["models"]
-    threshold = evaluation[model.name]["verification"]["recommended_threshold"]
+    threshold = evaluation[model.name]["recommended_threshold"]  # open-set EER threshold
 
     gallery_images, probes = _split_unseen(out / "gallery_images")
     db = out / "gallery.db"

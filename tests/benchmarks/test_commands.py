@@ -47,3 +47,15 @@ def test_two_jobs_run_at_once(tmp_path):
     )
     assert codes == {"a": 0, "b": 0}
     assert (tmp_path / "logs" / "a.log").read_text() == "met b\n"
+
+
+def test_write_results_writes_the_rows_and_the_table(tmp_path, monkeypatch, capsys):
+    import json
+
+    import commands
+
+    monkeypatch.setattr(commands, "RESULTS", tmp_path / "results")
+    commands.write_results("demo", [{"size": 96, "ms": 1.5}], "| size | ms |\n")
+    assert json.loads((tmp_path / "results" / "demo.json").read_text()) == [{"size": 96, "ms": 1.5}]
+    assert (tmp_path / "results" / "demo.md").read_text() == "| size | ms |\n"
+    assert "| size | ms |" in capsys.readouterr().out

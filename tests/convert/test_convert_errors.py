@@ -6,11 +6,12 @@ import json
 import shutil
 import zipfile
 
+import numpy as np
 from click.testing import CliRunner
 
 from itemrec.convert.cli import main
 from itemrec.edge_runtime.errors import ExitCode
-from itemrec.train.run_dir import RunDir
+from itemrec.train.run_dir import RunDir, load_run
 
 QUICK = ["--verify-images", "10", "--latency-runs", "2"]
 
@@ -91,3 +92,51 @@ def test_pruning_with_qat_is_refused(tiny_run, tmp_path):
     result = invoke(tiny_run, "-o", tmp_path / "m.tflite", "--qat", "--prune", "0.5")
     assert_one_line_error(result, ExitCode.BAD_INPUT, "--prune with --qat is not supported")
     assert list(tmp_path.iterdir()) == []
+
+
+def collapsed_run(tiny_run, tmp_path):
+    """A copy of the tiny run whose features collapsed, as a diverged fine-tuning leaves them:
+    its hidden layer outputs one constant (kernel 0, bias 1), so every image has one embedding.
+    """
+    run = tmp_path / "collapsed"
+    shutil.copytree(tiny_run, run)
+    embedder = load_run(run).embedder
+    fc = embedder.get_layer("fc")
+    kernel, bias = fc.get_weights()
+    fc.set_weights([np.zeros_like(kernel), np.ones_like(bias)])
+    embedder.save(RunDir(run).embedder)
+    return run
+
+
+def test_a_collapsed_model_is_refused_and_says_why_unless_forced(tiny_run, tmp_path):
+    run, output = collapsed_run(tiny_run, tmp_path), tmp_path / "m.tflite"
+    result = invoke(run, "-o", output, *QUICK)
+    assert_one_line_error(
+        result,
+        ExitCode.BAD_MODEL,
+        str(output),
+        "NOT written",
+        "degenerate embeddings",
+        "rank-1 0.0 % is at chance level",
+        "--force",
+    )
+    report = json.loads((tmp_path / "m.report.json").read_text())
+    # The conversion itself is faithful: only the degeneracy fails it.
+    assert report["verification"]["cosine_mean"] > 0.999
+    assert report["verification"]["embedding_variance_keras"] < 1e-9
+    assert len(report["degenerate"]) == 2 and report["failures"] == report["degenerate"]
+    assert not output.exists()
+
+    forced = invoke(run, "-o", output, *QUICK, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert output.exists()
+
+
+def test_the_trained_tiny_run_is_not_degenerate(tiny_run, tmp_path):
+    result = invoke(tiny_run, "-o", tmp_path / "m.tflite", *QUICK)
+    assert result.exit_code == 0, result.output
+    verification = json.loads((tmp_path / "m.report.json").read_text())["verification"]
+    report = json.loads((tmp_path / "m.report.json").read_text())
+    assert report["degenerate"] == []
+    assert verification["embedding_variance_keras"] > 0.05
+    assert verification["rank1_keras"] > verification["rank1_chance"]

@@ -1,11 +1,15 @@
-"""``itemrec-eval``: how often is the right item first (or in the first K) for unseen items?
+"""``itemrec-eval``: how often is the right item first, and are unknown items rejected?
 
     itemrec-eval --data data/sample/unseen --out eval_out RUN_DIR [MODEL.tflite ...]
+    itemrec-eval --data build/devdata/enrolled --unknown build/devdata/unknown --out eval_out \
+        MODEL.tflite --gallery gallery.db
 
 Each model (a training run directory, a ``.tflite`` file, or ``pretrained:BACKBONE[@SIZE]``
 for frozen ImageNet features without training) is measured through the same
-path; several models are drawn on one CMC plot. Writes ``cmc.json``, ``cmc.png``,
-``scores-<model>.png`` and ``report.md`` into ``--out``.
+path; several models are drawn on one CMC plot. Unknown items (``--unknown``, or a part of
+``--data`` left out of the gallery) calibrate the "unknown item" threshold; ``--gallery``
+stores it in a device gallery. Writes ``cmc.json``, ``cmc.png``, ``scores-<model>.png`` and
+``report.md`` into ``--out``.
 """
 
 from __future__ import annotations
@@ -46,6 +50,24 @@ from itemrec.train.evaluation.protocol import (
     type=click.Path(path_type=Path),
     help="Class folders of items NOT used in training.",
 )
+@click.option(
+    "--unknown",
+    type=click.Path(path_type=Path),
+    help="Class folders of items never enrolled: the impostors of the open-set figures.",
+)
+@click.option(
+    "--unknown-fraction",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.5,
+    show_default=True,
+    help="Without --unknown: the part of --data's items left out of the gallery in each trial.",
+)
+@click.option(
+    "--gallery",
+    "gallery_db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Store the recommended threshold in this gallery.db (one .tflite model only).",
+)
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output directory.")
 @click.option(
     "--representatives",
@@ -66,12 +88,14 @@ from itemrec.train.evaluation.protocol import (
 @click.option("--workers", default=4, show_default=True, help="Image decoding threads.")
 @click.option("--threads", type=int, default=None, help="Interpreter threads for .tflite models.")
 @verbose_option
-def main(models, extra_models, data, out, verbose, **options):
+def main(models, extra_models, data, out, gallery_db, verbose, **options):
     """Evaluate embedding models on unseen items: CMC, mAP and unknown-item rejection."""
     quiet_tensorflow(verbose)
     models = list(models) + list(extra_models)
     if not models:
         raise click.UsageError("give at least one model (a run directory or a .tflite file)")
+    if gallery_db is not None and (len(models) != 1 or Path(models[0]).suffix != ".tflite"):
+        raise click.UsageError("--gallery takes the threshold of exactly one .tflite model")
     results = _evaluate_all(models, data, **options)
     from itemrec.train.evaluation.report import markdown_report, plot_cmc, plot_scores
 
@@ -83,12 +107,42 @@ def main(models, extra_models, data, out, verbose, **options):
     (out / "report.md").write_text(markdown_report(results["models"], str(data)))
     click.echo(markdown_report(results["models"], str(data)))
     click.echo(f"wrote {out / 'cmc.json'}, {out / 'cmc.png'} and {out / 'report.md'}")
+    if gallery_db is not None:
+        (result,) = results["models"].values()
+        _store_threshold(gallery_db, Path(models[0]), result["recommended_threshold"])
+
+
+def _store_threshold(gallery_db: Path, model_path: Path, threshold: float) -> None:
+    """Write ``threshold`` into a gallery made with the model it was calibrated for."""
+    from itemrec.edge_runtime.gallery import Gallery
+    from itemrec.edge_runtime.interpreter import EmbeddingModel
+
+    fingerprint = EmbeddingModel(model_path, threads=1).fingerprint
+    with Gallery.open(gallery_db) as gallery:
+        gallery.check_model(fingerprint, model_path)
+        gallery.set_threshold(threshold)
+    click.echo(f"{gallery_db}: unknown-item threshold {threshold:.4f} (open-set EER)")
+
+
+def _embed(embedder, label: str, root: Path, batch_size: int, workers: int):
+    n_images = len(flatten(scan_class_folders(root))[0])
+    with click.progressbar(
+        length=n_images, label=f"embedding {root} with {label}", file=sys.stderr
+    ) as bar:
+        folder = embed_folder(
+            embedder, root, batch_size=batch_size, workers=workers, progress=bar.update
+        )
+    for skipped_path, reason in folder.skipped:
+        click.echo(f"skipped {skipped_path}: {reason}", err=True)
+    return folder
 
 
 def _evaluate_all(
     models,
     data,
     *,
+    unknown,
+    unknown_fraction,
     representatives_file,
     representative_rule,
     trials,
@@ -97,20 +151,17 @@ def _evaluate_all(
     workers,
     threads,
 ) -> dict:
-    n_images = len(flatten(scan_class_folders(data))[0])
+    scan_class_folders(data)  # a bad folder fails before any model loads
+    if unknown is not None:
+        scan_class_folders(unknown)
     listed = read_representatives_file(representatives_file, data) if representatives_file else None
-    results = {"data": str(data), "trials": trials, "seed": seed, "models": {}}
+    results = {"data": str(data), "unknown": str(unknown) if unknown else None}
+    results |= {"trials": trials, "seed": seed, "models": {}}
     for path in models:
         embedder = open_embedder(path, threads=threads)
         label = _unique_label(embedder.name, results["models"])
-        with click.progressbar(
-            length=n_images, label=f"embedding with {label}", file=sys.stderr
-        ) as bar:
-            folder = embed_folder(
-                embedder, data, batch_size=batch_size, workers=workers, progress=bar.update
-            )
-        for skipped_path, reason in folder.skipped:
-            click.echo(f"skipped {skipped_path}: {reason}", err=True)
+        folder = _embed(embedder, label, data, batch_size, workers)
+        unknown_folder = _embed(embedder, label, unknown, batch_size, workers) if unknown else None
         reps = choose_representatives(folder, representative_rule, seed, listed)
         result = evaluate(
             folder,
@@ -118,6 +169,8 @@ def _evaluate_all(
             trials=trials,
             seed=seed,
             redraw_representatives=listed is None and representative_rule == "random",
+            unknown=unknown_folder,
+            unknown_fraction=unknown_fraction,
         )
         result["model"] = str(path)
         result["skipped"] = [{"path": p, "reason": r} for p, r in folder.skipped]

@@ -180,11 +180,13 @@ def mean_average_precision(similarity, probe_labels, gallery_labels) -> float:
 
 
 def open_set_scores(similarity, probe_labels, gallery_labels):
-    """Genuine and impostor scores for rejecting unknown items.
+    """Genuine and "best other item" impostor scores (the closed-set stand-in for unknowns).
 
     For each probe of an enrolled class, the genuine score is its own class's score and
-    the impostor score is the best score among the *other* classes: what the device
-    would see if that item had never been enrolled. Returns ``(genuine, impostor)``.
+    the impostor score is the best score among the *other* classes: an approximation of
+    an item that was never enrolled, kept for comparison with earlier reports. The field
+    case, a product absent from the gallery, is :func:`unknown_item_scores`.
+    Returns ``(genuine, impostor)``.
     """
     scores, classes = class_scores(similarity, gallery_labels)
     position = {label: i for i, label in enumerate(classes.tolist())}
@@ -198,6 +200,64 @@ def open_set_scores(similarity, probe_labels, gallery_labels):
         if len(classes) > 1:
             impostor.append(np.delete(scores[p], c).max())
     return np.asarray(genuine), np.asarray(impostor)
+
+
+@dataclasses.dataclass(frozen=True)
+class OpenSetScores:
+    """Scores of an open-set trial: probes of enrolled items and of items never enrolled."""
+
+    genuine: np.ndarray  # own item's score s_own of each probe of an enrolled item
+    best: np.ndarray  # that probe's best item score max_c s_c (>= s_own)
+    correct: np.ndarray  # whether that best item is its own (rank 1)
+    impostor: np.ndarray  # best score max_c s_c of each probe of an item not in the gallery
+
+    @staticmethod
+    def concatenate(parts) -> OpenSetScores:
+        """Pool several trials' scores."""
+        fields = [f.name for f in dataclasses.fields(OpenSetScores)]
+        return OpenSetScores(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
+
+
+def unknown_item_scores(
+    known_similarity, known_labels, unknown_similarity, gallery_labels
+) -> OpenSetScores:
+    """Open-set scores with the unknown items absent from the gallery (the field case).
+
+    ``known_similarity`` (P x G) holds probes of enrolled items, ``unknown_similarity``
+    (U x G) probes of items that have no representative. A known probe's genuine score is
+    its own item's, ``s_own = max_{i in own item} <q, g_i>``; an unknown probe's impostor
+    score is the best of all items, ``max_c s_c``: exactly what the device compares with
+    its threshold when shown a product it does not know.
+    """
+    scores, classes = class_scores(known_similarity, gallery_labels)
+    position = {label: i for i, label in enumerate(classes.tolist())}
+    own = np.array([position.get(label, -1) for label in np.asarray(known_labels).tolist()])
+    if len(own) and own.min() < 0:
+        raise InputError("a known probe's item has no representative in the gallery")
+    genuine = scores[np.arange(len(own)), own]
+    best = scores.max(axis=1, initial=-np.inf)
+    # Pessimistic on ties, like the ranks: a tie with another item is not rank 1.
+    correct = (scores < genuine[:, None]).sum(axis=1) == len(classes) - 1
+    impostor = class_scores(unknown_similarity, gallery_labels)[0].max(axis=1)
+    return OpenSetScores(genuine, best, correct, impostor)
+
+
+def open_set_report(scores: OpenSetScores, fars=(0.01, 0.001)) -> dict:
+    """:func:`verification_report` of unknown-item impostors, plus what the device does at
+    the recommended threshold ``t``:
+
+    - ``identification_rate``: DIR(t) = #(known probe at rank 1 and s_own >= t) / #known;
+    - ``known_rejected``: #(known probe with max_c s_c < t) / #known (answered "unknown");
+    - ``unknown_accepted``: #(unknown probe with max_c s_c >= t) / #unknown (= FAR(t)).
+    """
+    report = verification_report(scores.genuine, scores.impostor, fars)
+    t = report["recommended_threshold"]
+    report["at_threshold"] = {
+        "identification_rate": float(np.mean(scores.correct & (scores.genuine >= t))),
+        "known_rejected": float(np.mean(scores.best < t)),
+        "unknown_accepted": float(np.mean(scores.impostor >= t)),
+    }
+    return report
 
 
 def tar_at_far(genuine, impostor, far: float):

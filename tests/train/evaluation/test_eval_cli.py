@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from itemrec.edge_runtime.errors import ExitCode
+from itemrec.edge_runtime.enroll import build_gallery
+from itemrec.edge_runtime.errors import ExitCode, InputError
+from itemrec.edge_runtime.gallery import Gallery
 from itemrec.edge_runtime.images import load_model_input
 from itemrec.edge_runtime.interpreter import EmbeddingModel
-from itemrec.train.evaluation import metrics
+from itemrec.train.evaluation import metrics, protocol
 from itemrec.train.evaluation.cli import main
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
@@ -174,3 +176,109 @@ def test_unknown_pretrained_backbone_is_refused(unseen_subset, tmp_path):
         main, ["pretrained:resnet9", "--data", str(unseen_subset), "--out", str(tmp_path / "o")]
     )
     assert result.exit_code == ExitCode.BAD_INPUT and "unknown backbone 'resnet9'" in result.output
+
+
+# --- open set --------------------------------------------------------------------------
+
+
+def _orthogonal_folder(n_items: int, per_item: int) -> protocol.EmbeddedFolder:
+    """Each item its own axis: every probe matches its item (1) and no other (0)."""
+    labels = np.repeat([f"item{i:02d}" for i in range(n_items)], per_item)
+    x = np.eye(n_items)[np.repeat(np.arange(n_items), per_item)]
+    return protocol.EmbeddedFolder([Path(f"{i}.png") for i in range(len(labels))], labels, x, [])
+
+
+def test_held_out_items_are_the_impostors_of_each_draw():
+    folder = _orthogonal_folder(10, 3)
+    reps = protocol.choose_representatives(folder, "first")
+    scores, how = protocol.open_set_scores(folder, reps, unknown_fraction=0.3, trials=4, seed=0)
+    # 4 draws: 7 enrolled items x 2 probes known, 3 unknown items x 3 images impostors.
+    assert len(scores.genuine) == 4 * 14 and len(scores.impostor) == 4 * 9
+    assert scores.genuine.min() == 1.0 and scores.correct.all()
+    assert scores.impostor.max() == 0.0  # an unknown item never finds itself in the gallery
+    assert how == {
+        "impostors": "3 of the items left out of the gallery",
+        "trials": 4,
+        "unknown_items": 3,
+        "enrolled_items": 7,
+    }
+    result = protocol.evaluate(folder, reps, trials=4, unknown_fraction=0.3)
+    assert result["open_set"]["eer"] == 0.0 and result["recommended_threshold"] == 1.0
+    assert result["open_set"]["at_threshold"]["identification_rate"] == 1.0
+
+
+def test_an_open_set_split_with_nothing_left_out_is_refused():
+    folder = _orthogonal_folder(3, 2)
+    reps = protocol.choose_representatives(folder, "first")
+    with pytest.raises(InputError, match="leaves 0 unknown and 3 enrolled"):
+        protocol.open_set_scores(folder, reps, unknown_fraction=0.1)
+
+
+@pytest.fixture
+def unknown_subset(tmp_path):
+    """6 other real sample items: never enrolled."""
+    root = tmp_path / "unknown"
+    for item in sorted(SAMPLE_UNSEEN.iterdir())[12:18]:
+        shutil.copytree(item, root / item.name)
+    return root
+
+
+def test_unknown_folder_scores_equal_the_metric_functions(unseen_subset, unknown_subset, tmp_path):
+    model_path = FIXTURES / "tiny_fp32.tflite"
+    out = tmp_path / "out"
+    args = [model_path, "--data", unseen_subset, "--unknown", unknown_subset, "--out", out]
+    result = _run(*args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "cmc.json").read_text())["models"]["tiny_fp32.tflite"]
+
+    model = EmbeddingModel(model_path, threads=1)
+
+    def embed(root, name):
+        codes = sorted(p.name for p in root.iterdir())
+        images = [load_model_input(root / c / name, model.input_size) for c in codes]
+        return codes, np.stack([model.embed(image) for image in images])
+
+    codes, reps = embed(unseen_subset, "google.jpg")
+    _, probes = embed(unseen_subset, "twitter.jpg")
+    unknown = np.concatenate([embed(unknown_subset, n)[1] for n in ("google.jpg", "twitter.jpg")])
+    expected = metrics.unknown_item_scores(probes @ reps.T, codes, unknown @ reps.T, codes)
+    np.testing.assert_allclose(
+        sorted(report["scores"]["unknown"]), sorted(expected.impostor), atol=1e-5
+    )
+    np.testing.assert_allclose(report["scores"]["open_set_genuine"], expected.genuine, atol=1e-5)
+    assert report["open_set"]["impostors"] == "unknown folder"
+    assert report["open_set"]["impostor"]["n"] == 12 and report["open_set"]["genuine"]["n"] == 12
+    eer, threshold = metrics.equal_error_rate(expected.genuine, expected.impostor)
+    assert report["open_set"]["eer"] == pytest.approx(eer)
+    assert report["recommended_threshold"] == pytest.approx(threshold, abs=1e-5)
+    assert "open-set EER" in (out / "report.md").read_text()
+
+
+def test_gallery_option_stores_the_threshold_of_its_own_model(unseen_subset, tmp_path):
+    model_path = FIXTURES / "tiny_int8.tflite"
+    db = tmp_path / "gallery.db"
+    build_gallery(EmbeddingModel(model_path, threads=1), unseen_subset, db)
+    out = tmp_path / "out"
+    result = _run(model_path, "--data", unseen_subset, "--out", out, "--gallery", db)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "cmc.json").read_text())["models"]["tiny_int8.tflite"]
+    with Gallery.open(db) as gallery:
+        assert gallery.threshold == report["recommended_threshold"]
+    # Another model's threshold is refused, and the stored one is kept.
+    other = CliRunner().invoke(
+        main,
+        [str(FIXTURES / "tiny_fp32.tflite"), "--data", str(unseen_subset), "--out", str(out)]
+        + ["--gallery", str(db)],
+    )
+    assert other.exit_code == ExitCode.BAD_MODEL and "did not make the embeddings" in other.output
+    with Gallery.open(db) as gallery:
+        assert gallery.threshold == report["recommended_threshold"]
+
+
+def test_an_item_both_enrolled_and_unknown_is_refused(unseen_subset, tmp_path):
+    result = CliRunner().invoke(
+        main,
+        [str(FIXTURES / "tiny_fp32.tflite"), "--data", str(unseen_subset)]
+        + ["--unknown", str(unseen_subset), "--out", str(tmp_path / "o")],
+    )
+    assert result.exit_code == ExitCode.BAD_INPUT and "both enrolled and unknown" in result.output

@@ -157,3 +157,41 @@ def test_first_of_each_class_represents_it_and_the_rest_probe():
     np.testing.assert_allclose(
         metrics.first_representative_cmc(embeddings, labels), [2 / 3, 1.0, 1.0]
     )
+
+
+# --- open set: unknown items absent from the gallery ------------------------------------
+
+
+def test_unknown_item_scores_by_hand():
+    # Gallery a, b, b (b has two representatives). Known probes of a and b; unknowns u, v.
+    known = np.array([[0.9, 0.2, 0.3], [0.5, 0.1, 0.4], [0.7, 0.7, 0.1]])
+    unknown = np.array([[0.2, 0.6, 0.3], [0.1, 0.0, -0.2]])
+    scores = metrics.unknown_item_scores(known, ["a", "b", "a"], unknown, ["a", "b", "b"])
+    np.testing.assert_allclose(scores.genuine, [0.9, 0.4, 0.7])  # b's best representative
+    np.testing.assert_allclose(scores.best, [0.9, 0.5, 0.7])
+    assert scores.correct.tolist() == [True, False, False]  # a tie is not rank 1
+    np.testing.assert_allclose(scores.impostor, [0.6, 0.1])
+
+
+def test_open_set_report_counts_what_the_device_does_at_the_threshold():
+    scores = metrics.OpenSetScores(
+        genuine=np.array([0.9, 0.8, 0.4, 0.3]),
+        best=np.array([0.9, 0.85, 0.4, 0.6]),
+        correct=np.array([True, False, True, False]),
+        impostor=np.array([0.1, 0.2, 0.5, 0.35]),
+    )
+    report = metrics.open_set_report(scores, fars=(0.25,))
+    # Candidates: at t = 0.4 FRR 1/4 (0.3) and FAR 1/4 (0.5) meet -> EER 0.25.
+    assert report["recommended_threshold"] == 0.4 and report["eer"] == 0.25
+    at = report["at_threshold"]
+    assert at["identification_rate"] == 0.5  # probes 0 and 2: right item and >= 0.4
+    assert at["known_rejected"] == 0.0  # every known probe's best score is >= 0.4
+    assert at["unknown_accepted"] == 0.25
+    assert report["impostor"]["n"] == 4 and report["genuine"]["n"] == 4
+
+
+def test_pooling_trials_concatenates_every_field():
+    part = metrics.unknown_item_scores(np.eye(2), ["a", "b"], np.zeros((3, 2)), ["a", "b"])
+    pooled = metrics.OpenSetScores.concatenate([part, part])
+    assert len(pooled.genuine) == len(pooled.best) == len(pooled.correct) == 4
+    assert len(pooled.impostor) == 6 and pooled.correct.all()
