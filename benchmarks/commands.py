@@ -10,6 +10,7 @@ of a small machine. Nothing is timed while a batch runs.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -75,11 +76,14 @@ def run(command: list) -> int:
     return subprocess.run(_argv(command), cwd=ROOT).returncode
 
 
-def run_batch(commands: dict[str, list], logs: Path, jobs: int = 2) -> dict[str, int]:
+def run_batch(
+    commands: dict[str, list], logs: Path, jobs: int = 2, env: dict[str, dict] | None = None
+) -> dict[str, int]:
     """Run ``commands`` (name -> argv), ``jobs`` at a time, in the given order.
 
     Each writes ``logs/<name>.log``; a line says when each starts and ends, and a failing
-    command's last lines are shown. Returns name -> exit status.
+    command's last lines are shown. ``env``: name -> variables added to that command's
+    environment. Returns name -> exit status.
     """
     logs.mkdir(parents=True, exist_ok=True)
     waiting, running, codes = list(commands), {}, {}
@@ -91,7 +95,11 @@ def run_batch(commands: dict[str, list], logs: Path, jobs: int = 2) -> dict[str,
             _say(f"[{len(codes) + len(running) + 1}/{len(commands)}] $ {show(commands[name])}")
             with log.open("w") as handle:
                 process = subprocess.Popen(
-                    _argv(commands[name]), cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT
+                    _argv(commands[name]),
+                    cwd=ROOT,
+                    env={**os.environ, **(env or {}).get(name, {})},
+                    stdout=handle,
+                    stderr=subprocess.STDOUT,
                 )
             running[name] = (process, log, time.perf_counter())
         time.sleep(0.5)

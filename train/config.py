@@ -1,4 +1,7 @@
-"""The training configuration: defaults (the seed study's values), a JSON file, CLI flags.
+"""The training configuration: measured defaults, a JSON file, CLI flags.
+
+Every default is the best value measured on the bundled sample and the development
+benchmark (README, "How the defaults were chosen"; ``benchmarks/compare_recipes.py``).
 
 Precedence: defaults < ``--config FILE`` < flags given on the command line. The
 resolved configuration is written to ``<run>/config.json``; rerunning into the same
@@ -14,6 +17,10 @@ from itemrec.edge_runtime.errors import InputError
 from itemrec.edge_runtime.files import read_regular_file
 from itemrec.train.run_dir import RunDir
 
+LOSSES = ("center", "softmax", "triplet", "arcface", "cosface", "subcenter")
+#: The training augmentation steps, in the order they apply (see ``itemrec.train.augment``).
+AUGMENTATIONS = ("clutter", "crop", "perspective", "occlusion", "blur", "lighting", "jpeg")
+
 #: Keys that may differ between the run that started a directory and the one resuming it.
 RESUMABLE_CHANGES = frozenset({"out", "progress"})
 
@@ -24,27 +31,42 @@ class TrainConfig:
     out: str = ""
     backbone: str = "efficientnet_lite0"
     weights: str = "imagenet"  # "imagenet", "none" or a weights file
-    image_size: int = 0  # 0: the backbone's default
+    image_size: int = 96  # 0: the backbone's own (224 for Lite0): 5.4x the pixels of 96
     embedding_size: int = 128
     hidden_units: int = 512
     dropout: float = 0.5
     prelu: bool = False
-    loss: str = "center"  # center | softmax | triplet
-    center_lambda: float = 1e-3
+    loss: str = "center"  # center | softmax | triplet | arcface | cosface | subcenter
+    center_lambda: float = 3e-3
     center_alpha: float = 0.5
     triplet_margin: float = 0.2
     triplet_k: int = 4  # images per class in a P x K batch (P = batch_size // K)
-    frozen_epochs: int = 20
-    finetune_epochs: int = 30
-    frozen_lr: float = 1e-3
-    finetune_lr: float = 1e-4
+    margin_scale: float = 30.0  # s of arcface, cosface and subcenter
+    angular_margin: float = 0.5  # m of arcface and subcenter (radians)
+    cosine_margin: float = 0.35  # m of cosface
+    subcenters: int = 3  # K of subcenter
+    # Phase lengths in optimiser steps (a CPU's cost); None epochs: derived from the steps.
+    frozen_epochs: int | None = None
+    finetune_epochs: int | None = None
+    frozen_steps: int = 1600
+    finetune_steps: int = 400
+    min_epochs: int = 3
+    max_epochs: int = 60
+    frozen_lr: float = 1e-2  # peak rate of the head, frozen phase
+    finetune_lr: float = 1e-2  # peak rate of the head, fine-tuning
+    backbone_lr_scale: float = 0.3  # the backbone fine-tunes at this times the head's rate
+    warmup_fraction: float = 0.1  # of each phase's steps
+    clip_norm: float = 5.0  # global gradient norm; 0: no clipping
+    collapse_guard: bool = True
     momentum: float = 0.9
-    batch_size: int = 64
+    batch_size: int = 32
     augment: bool = True
+    augmentations: str = "crop,lighting"
     flip: bool = False
+    feature_views: int = 4  # augmented copies of each image behind the cached frozen features
     val_classes: float = 0.1  # a count >= 1 or a fraction of the classes; 0: none
     skip_small_classes: bool = False
-    cache_features: bool = False
+    cache_features: bool = True
     mixed_precision: bool = False
     xla: bool = False
     scatter_classes: int = 10
@@ -57,18 +79,46 @@ class TrainConfig:
             raise InputError("no data directory given (--data)")
         if not self.out:
             raise InputError("no run directory given (--out)")
-        if self.loss not in ("center", "softmax", "triplet"):
-            raise InputError(f"unknown loss {self.loss!r}; choose center, softmax or triplet")
-        for name in ("batch_size", "embedding_size", "hidden_units", "checkpoint_every"):
+        if self.loss not in LOSSES:
+            raise InputError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        for name in (
+            "batch_size",
+            "embedding_size",
+            "hidden_units",
+            "checkpoint_every",
+            "subcenters",
+            "feature_views",
+            "min_epochs",
+        ):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.frozen_epochs < 0 or self.finetune_epochs < 0:
-            raise InputError("epoch counts must not be negative")
+        if self.max_epochs < self.min_epochs:
+            raise InputError("max_epochs must not be below min_epochs")
+        for name in ("frozen_epochs", "finetune_epochs", "frozen_steps", "finetune_steps"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                raise InputError(f"{name} must not be negative")
+        for name in ("frozen_lr", "finetune_lr", "backbone_lr_scale", "clip_norm"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{name} must not be negative")
+        if not 0 <= self.warmup_fraction < 1:
+            raise InputError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
+        unknown = sorted(set(self.augmentation_steps) - set(AUGMENTATIONS))
+        if unknown:
+            raise InputError(
+                f"unknown augmentation(s) {', '.join(unknown)}; "
+                f"choose from {', '.join(AUGMENTATIONS)}"
+            )
         if not 0 <= self.dropout < 1:
             raise InputError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.loss == "triplet" and not 2 <= self.triplet_k <= self.batch_size // 2:
             raise InputError("triplet batches need 2 <= --triplet-k <= batch_size / 2")
         return self
+
+    @property
+    def augmentation_steps(self) -> tuple[str, ...]:
+        """``augmentations`` as names (``none`` or empty: no step)."""
+        names = [n.strip() for n in self.augmentations.split(",") if n.strip()]
+        return () if names == ["none"] else tuple(names)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -131,19 +131,53 @@ def training_dataset(
     augmentation: Augmentation | None,
     seed: int = 0,
     cache: bool = True,
+    drop_remainder: bool = False,
 ) -> tf.data.Dataset:
-    """Shuffled, (augmented), batched and prefetched; decoded images are cached in memory."""
+    """Shuffled, (augmented), batched and prefetched; decoded images are cached in memory.
+
+    ``drop_remainder``: only full batches (a different few images left out each epoch).
+    """
     paths, labels = data.paths_and_labels
     dataset = decoded_images(paths, labels, image_size)
     if cache:
         dataset = dataset.cache()
     dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    dataset = _augmented(dataset, augmentation, image_size)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    dataset = _augmented(dataset, augmentation, image_size, paths, seed)
+    return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
-def evaluation_dataset(paths, labels, image_size: int, batch_size: int) -> tf.data.Dataset:
-    """In order, no augmentation: for embeddings, validation and cached features."""
+def augmented_views(
+    data: ClassFolders,
+    image_size: int,
+    batch_size: int,
+    augmentation: Augmentation | None,
+    views: int,
+    seed: int = 0,
+) -> tuple[tf.data.Dataset, np.ndarray]:
+    """``views`` augmented copies of every training image, in order, and their labels.
+
+    What the frozen phase's cached features are computed from: the head then learns on the
+    same kind of pixels the fine-tuning phase will show it, so the phase switch does not
+    jump. Without augmentation one view (the plain images) is enough.
+    """
+    paths, labels = data.paths_and_labels
+    views = views if augmentation is not None else 1
+    dataset = decoded_images(paths, labels, image_size).cache().repeat(views)
+    dataset = _augmented(dataset, augmentation, image_size, paths, seed)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE), np.tile(labels, views)
+
+
+def evaluation_dataset(
+    paths, labels, image_size: int, batch_size: int, full_batches: bool = False
+) -> tf.data.Dataset:
+    """In order, no augmentation: for embeddings, validation and cached features.
+
+    ``full_batches``: the last image repeated to fill the last batch (the caller drops the
+    extra predictions), for a prediction distributed over replicas.
+    """
+    missing = -len(paths) % batch_size if full_batches else 0
+    paths = list(paths) + list(paths[-1:]) * missing
+    labels = np.concatenate([labels, np.repeat(labels[-1:], missing)])
     return decoded_images(paths, labels, image_size).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
@@ -175,28 +209,50 @@ def pk_dataset(
 ) -> tuple[tf.data.Dataset, int]:
     """An endless class-balanced stream of ``p*k`` batches and the steps that make an epoch."""
     paths, labels = data.paths_and_labels
-    steps = max(1, len(paths) // (p * k))
+    indices, steps = _pk_index_stream(labels, p, k, seed)
+    paths_t, labels_t = tf.constant(paths), tf.constant(labels)
+    images = indices.map(lambda i: (paths_t[i], labels_t[i])).map(
+        _decoder(image_size), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    images = _augmented(images, augmentation, image_size, paths, seed)
+    return images.batch(p * k).prefetch(tf.data.AUTOTUNE), steps
+
+
+def pk_feature_dataset(features, labels, p: int, k: int, seed: int = 0):
+    """:func:`pk_dataset` over precomputed features: ``(dataset, steps per epoch)``."""
+    indices, steps = _pk_index_stream(labels, p, k, seed)
+    features_t, labels_t = tf.constant(features), tf.constant(np.asarray(labels, np.int32))
+    rows = indices.map(lambda i: (features_t[i], labels_t[i]))
+    return rows.batch(p * k).prefetch(tf.data.AUTOTUNE), steps
+
+
+def _pk_index_stream(labels, p: int, k: int, seed: int):
+    """An endless stream of example indices, ``p*k`` per batch, and the batches per epoch."""
+    steps = max(1, len(labels) // (p * k))
     rng = np.random.default_rng(seed)
 
     def batches():
         while True:
             yield from pk_indices(labels, p, k, steps, rng)
 
-    indices = tf.data.Dataset.from_generator(
+    stream = tf.data.Dataset.from_generator(
         batches, output_signature=tf.TensorSpec([p * k], tf.int64)
     ).unbatch()
-    paths_t, labels_t = tf.constant(paths), tf.constant(labels)
-    images = indices.map(lambda i: (paths_t[i], labels_t[i])).map(
-        _decoder(image_size), num_parallel_calls=tf.data.AUTOTUNE
-    )
-    images = _augmented(images, augmentation, image_size)
-    return images.batch(p * k).prefetch(tf.data.AUTOTUNE), steps
+    return stream, steps
 
 
-def _augmented(dataset, augmentation: Augmentation | None, image_size: int):
+def _augmented(dataset, augmentation: Augmentation | None, image_size: int, paths, seed: int):
+    """``dataset`` augmented; steps that need a second image draw it from ``paths`` at random."""
     if augmentation is None:
         return dataset
-    return dataset.map(
-        lambda image, label: (augment(image, image_size, augmentation), label),
+    if not augmentation.needs_other_image:
+        return dataset.map(
+            lambda image, label: (augment(image, image_size, augmentation), label),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    others = decoded_images(paths, np.zeros(len(paths), np.int32), image_size)
+    others = others.shuffle(len(paths), seed=seed + 1, reshuffle_each_iteration=True).repeat()
+    return tf.data.Dataset.zip((dataset, others)).map(
+        lambda item, other: (augment(item[0], image_size, augmentation, other[0]), item[1]),
         num_parallel_calls=tf.data.AUTOTUNE,
     )

@@ -70,6 +70,22 @@ def head_network(model: keras.Model) -> keras.Model:
     return keras.Model(inputs, _apply_head(inputs, layers), name=f"{model.name}_head")
 
 
+def float32_model(model: keras.Model) -> keras.Model:
+    """``model`` computing in float32: itself, or (after mixed-precision training) a copy
+    sharing nothing, with the same weights. Run directories keep float32 models: the
+    converter and the device expect them, and the copy's outputs match to float16 rounding.
+    """
+    if all(layer.compute_dtype == "float32" for layer in model.layers):
+        return model
+
+    def in_float32(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    copy = keras.models.clone_model(model, clone_function=in_float32)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def backbone_layers(model: keras.Model) -> list:
     """The layers of ``model`` that belong to the backbone (everything but the input and head)."""
     return [
@@ -96,7 +112,8 @@ def _new_head_layers(num_classes, embedding_size, hidden_units, dropout, prelu) 
         "dropout": keras.layers.Dropout(dropout, name="dropout"),
         "fc": keras.layers.Dense(hidden_units, activation="relu", name="fc"),
         LOGITS: keras.layers.Dense(num_classes, name=LOGITS, dtype="float32"),
-        EMBEDDING: L2Normalize(name=EMBEDDING),
+        # The outputs stay float32 under mixed precision (Keras' advice for the last layers).
+        EMBEDDING: L2Normalize(name=EMBEDDING, dtype="float32"),
     }
     if prelu:
         layers["deep_feature_dense"] = keras.layers.Dense(embedding_size, name="deep_feature_dense")

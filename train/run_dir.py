@@ -18,6 +18,9 @@ No other module names a file in it: they ask a :class:`RunDir` for the path. ::
     checkpoints/<phase>/ the weights at the end of each phase
     backup/<phase>/      mid-phase backups, deleted when the phase ends (for resume)
 
+Across machines only the chief worker writes here; the others write the same layout into a
+temporary directory (``itemrec.train.distribute.writable_run_dir``, ``docs/multi-machine.md``).
+
 Every JSON file is written atomically (temporary file, then rename): a run killed while
 writing keeps the previous version.
 

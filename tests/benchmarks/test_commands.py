@@ -49,6 +49,19 @@ def test_two_jobs_run_at_once(tmp_path):
     assert (tmp_path / "logs" / "a.log").read_text() == "met b\n"
 
 
+def test_each_command_gets_its_own_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHARED", "everyone")
+    show = "import os; print(os.environ['SHARED'], os.environ.get('TF_CONFIG'))"
+    codes = run_batch(
+        {"w0": ["python", "-c", show], "w1": ["python", "-c", show]},
+        tmp_path / "logs",
+        env={"w0": {"TF_CONFIG": "zero"}},
+    )
+    assert codes == {"w0": 0, "w1": 0}
+    assert (tmp_path / "logs" / "w0.log").read_text() == "everyone zero\n"
+    assert (tmp_path / "logs" / "w1.log").read_text() == "everyone None\n"
+
+
 def test_write_results_writes_the_rows_and_the_table(tmp_path, monkeypatch, capsys):
     import json
 

@@ -14,8 +14,12 @@ def test_defaults_then_file_then_command_line(tmp_path):
     path.write_text(json.dumps({"data": "d", "out": "o", "batch_size": 16, "center_lambda": 0.01}))
     config = resolve_config(load_config_file(path), {"batch_size": 8})
     assert config.batch_size == 8 and config.center_lambda == 0.01
-    assert config.frozen_epochs == 20 and config.finetune_epochs == 30  # the seed's schedule
-    assert config.frozen_lr == 1e-3 and config.finetune_lr == 1e-4 and config.center_alpha == 0.5
+    assert config.frozen_epochs is None and config.finetune_epochs is None  # from the steps
+    # The backbone fine-tunes slower than the head; clipping and the guard are on.
+    assert config.finetune_lr * config.backbone_lr_scale < config.frozen_lr
+    assert config.backbone_lr_scale < 1 and config.clip_norm > 0 and config.collapse_guard
+    assert config.center_alpha == 0.5
+    assert not config.flip and "flip" not in config.augmentation_steps
 
 
 def test_bad_configs_are_refused(tmp_path):
@@ -25,8 +29,16 @@ def test_bad_configs_are_refused(tmp_path):
         load_config_file(path)
     with pytest.raises(InputError, match="no data directory"):
         resolve_config({}, {"out": "o"})
-    with pytest.raises(InputError, match="unknown loss"):
-        resolve_config({}, {"data": "d", "out": "o", "loss": "arcface"})
+    with pytest.raises(InputError, match="unknown loss 'magnet'"):
+        resolve_config({}, {"data": "d", "out": "o", "loss": "magnet"})
+    with pytest.raises(InputError, match="unknown augmentation.*mirror"):
+        resolve_config({}, {"data": "d", "out": "o", "augmentations": "crop,mirror"})
+    with pytest.raises(InputError, match="warmup_fraction"):
+        resolve_config({}, {"data": "d", "out": "o", "warmup_fraction": 1.0})
+    assert (
+        resolve_config({}, {"data": "d", "out": "o", "augmentations": "none"}).augmentation_steps
+        == ()
+    )
 
 
 def test_resuming_with_another_config_is_refused(tmp_path):

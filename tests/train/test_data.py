@@ -84,6 +84,22 @@ def test_pipeline_pixels_are_the_devices(class_folders):
     assert batch.shape == (15, 24, 24, 3) and sorted(batch_labels.numpy()) == sorted(labels)
 
 
+def test_full_batches_for_distribution(class_folders):
+    """Training drops the last partial batch; evaluation repeats its last image to fill it."""
+    data = readable_class_folders(class_folders)  # 15 images
+    paths, labels = data.paths_and_labels
+    training = training_dataset(data, 24, 4, None, drop_remainder=True)
+    assert [len(batch_labels) for _, batch_labels in training] == [4, 4, 4]
+    plain = np.concatenate([images for images, _ in evaluation_dataset(paths, labels, 24, 4)])
+    padded = list(evaluation_dataset(paths, labels, 24, 4, full_batches=True))
+    assert [len(images) for images, _ in padded] == [4, 4, 4, 4]
+    images = np.concatenate([images for images, _ in padded])
+    np.testing.assert_array_equal(images[:15], plain)
+    np.testing.assert_array_equal(images[15], plain[14])
+    padded_labels = np.concatenate([batch_labels for _, batch_labels in padded])
+    np.testing.assert_array_equal(padded_labels, [*labels, labels[-1]])
+
+
 def test_augmentation_keeps_size_and_range():
     tf.random.set_seed(0)
     image = tf.constant(np.random.default_rng(0).uniform(0, 255, (40, 40, 3)), tf.float32)

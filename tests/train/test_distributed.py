@@ -1,4 +1,4 @@
-"""Two replicas (two logical CPU devices) train exactly like one."""
+"""Two replicas (two logical CPU devices) train exactly like one: center loss and ArcFace."""
 
 import json
 import subprocess
@@ -22,3 +22,8 @@ def test_two_replicas_match_one():
     assert report["centers_diff"] < 1e-4
     assert report["loss_diff"] < 1e-4
     assert report["update_vs_numpy"] < 1e-5
+    # ArcFace's class weights, clipping and the backbone's lower rate: exact across replicas.
+    assert report["arcface_weights_changed"] > 1e-4 and report["arcface_class_weights_moved"] > 1e-4
+    assert report["arcface_weights_diff"] < 1e-5
+    assert report["arcface_class_weights_diff"] < 1e-5
+    assert report["arcface_loss_diff"] < 1e-4

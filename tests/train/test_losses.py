@@ -5,7 +5,15 @@ import pytest
 
 import itemrec.train  # noqa: F401  (selects tf_keras)
 from itemrec.train.keras_api import tf
-from itemrec.train.losses import CenterLoss, SoftmaxLoss, TripletLoss, make_objective
+from itemrec.train.losses import (
+    ArcFaceLoss,
+    CenterLoss,
+    CosFaceLoss,
+    SoftmaxLoss,
+    SubCenterArcFaceLoss,
+    TripletLoss,
+    make_objective,
+)
 
 
 def _outputs(logits, features, embeddings=None):
@@ -95,7 +103,96 @@ def test_batch_hard_triplet_matches_brute_force():
     np.testing.assert_allclose(terms["triplet_loss"], reference, atol=1e-5)
 
 
+def margin_softmax_reference(embeddings, weights, labels, scale, target_logit, subcenters=1):
+    """Cross-entropy over ``s * cos`` with ``target_logit`` applied to the true class, in numpy."""
+    e = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    w = weights / np.linalg.norm(weights, axis=0, keepdims=True)
+    cosines = e @ w
+    classes = w.shape[1] // subcenters
+    cosines = cosines.reshape(len(e), classes, subcenters).max(axis=2)
+    logits = scale * cosines.copy()
+    rows = np.arange(len(e))
+    logits[rows, labels] = scale * target_logit(cosines[rows, labels])
+    log_softmax = logits - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1))[:, None]
+    log_softmax -= logits.max(1, keepdims=True)
+    return -log_softmax[rows, labels]
+
+
+def arcface_target(margin):
+    def target(cosine):
+        theta = np.arccos(np.clip(cosine, -1, 1))
+        return np.where(
+            theta + margin < np.pi, np.cos(theta + margin), cosine - margin * np.sin(margin)
+        )
+
+    return target
+
+
+@pytest.mark.parametrize(
+    ("make", "target", "subcenters"),
+    [
+        (lambda: ArcFaceLoss(4, 6, scale=16.0, margin=0.5), arcface_target(0.5), 1),
+        (lambda: CosFaceLoss(4, 6, scale=16.0, margin=0.35), lambda c: c - 0.35, 1),
+        (
+            lambda: SubCenterArcFaceLoss(4, 6, scale=16.0, margin=0.5, subcenters=3),
+            arcface_target(0.5),
+            3,
+        ),
+    ],
+    ids=["arcface", "cosface", "subcenter"],
+)
+def test_margin_losses_match_numpy(make, target, subcenters):
+    rng = np.random.default_rng(4)
+    loss = make()
+    weights = rng.normal(size=(6, 4 * subcenters))
+    loss.class_weights.assign(weights)
+    embeddings = rng.normal(size=(7, 6))
+    # One example far from its class (theta + m > pi) exercises ArcFace's fallback branch.
+    embeddings[6] = -weights[:, 2 * subcenters]
+    labels = np.array([0, 1, 2, 3, 0, 1, 2])
+    terms = loss.terms(tf.constant(labels), {"embedding": tf.constant(embeddings, tf.float32)})
+    reference = margin_softmax_reference(embeddings, weights, labels, 16.0, target, subcenters)
+    np.testing.assert_allclose(loss.total(terms), reference, rtol=1e-4, atol=1e-4)
+    assert reference.min() > 0
+
+
+def test_margins_make_the_loss_larger_and_chance_is_uniform():
+    rng = np.random.default_rng(5)
+    embeddings = tf.constant(rng.normal(size=(5, 6)), tf.float32)
+    labels = tf.constant([0, 1, 2, 0, 1])
+    plain = ArcFaceLoss(3, 6, scale=10.0, margin=0.0)
+    margin = ArcFaceLoss(3, 6, scale=10.0, margin=0.4)
+    margin.class_weights.assign(plain.class_weights)
+    outputs = {"embedding": embeddings}
+    low = plain.total(plain.terms(labels, outputs)).numpy()
+    high = margin.total(margin.terms(labels, outputs)).numpy()
+    assert np.all(high > low)
+    # Without a margin every cosine 0 is the uniform softmax: ln C.
+    assert plain.chance_loss(3) == pytest.approx(np.log(3))
+    assert CenterLoss(7, 2).chance_loss(7) == pytest.approx(np.log(7))
+    cosface = CosFaceLoss(10, 6, scale=30.0, margin=0.35)
+    assert cosface.chance_loss(10) == pytest.approx(np.log(np.exp(-10.5) + 9) + 10.5)
+
+
+def test_margin_loss_weights_are_trained_by_the_trainer():
+    from train_helpers import tiny_backbone
+
+    from itemrec.train.model import build_network
+    from itemrec.train.trainer import EmbeddingTrainer
+
+    network = build_network(tiny_backbone(16), 3, 4, hidden_units=8, dropout=0.0)
+    objective = ArcFaceLoss(3, 4)
+    trainer = EmbeddingTrainer(network, objective)
+    trainer.compile(optimizer=tf.keras.optimizers.SGD(0.1))
+    before = objective.class_weights.numpy().copy()
+    images = np.random.default_rng(0).uniform(0, 255, (6, 16, 16, 3)).astype(np.float32)
+    logs = trainer.train_on_batch(images, np.array([0, 1, 2, 0, 1, 2]), return_dict=True)
+    assert np.abs(objective.class_weights.numpy() - before).max() > 1e-4
+    assert {"arcface_loss", "accuracy"} <= set(logs)
+
+
 def test_make_objective_refuses_unknown_names():
     assert isinstance(make_objective("center", 3, 2), CenterLoss)
-    with pytest.raises(ValueError, match="unknown loss 'arcface'"):
-        make_objective("arcface", 3, 2)
+    assert isinstance(make_objective("subcenter", 3, 2, subcenters=2), SubCenterArcFaceLoss)
+    with pytest.raises(ValueError, match="unknown loss 'magnet'"):
+        make_objective("magnet", 3, 2)

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from itemrec.edge_runtime.errors import ExitCode
 from itemrec.train.cli import main
+from itemrec.train.config import TrainConfig
 from itemrec.train.keras_api import tf
 from itemrec.train.model import embedding_model
 from itemrec.train.run_dir import RunDir
@@ -127,7 +128,10 @@ def test_efficientnet_lite_run(class_folders, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "done: 2 epochs, 3 classes" in done.stdout
     config = _check_run_dir(run, epochs=2, classes=3)
-    assert config["backbone"] == "efficientnet_lite0" and config["center_lambda"] == 1e-3
+    assert (
+        config["backbone"] == "efficientnet_lite0"
+        and config["center_lambda"] == TrainConfig().center_lambda
+    )
     assert len(RunDir(run).scatter_frames()) == 2
 
 

@@ -1,8 +1,16 @@
-"""Helpers for the training tests: a tiny backbone and synthetic class folders."""
+"""Helpers for the training tests: a tiny backbone, synthetic class folders, and processes
+(``itemrec-train`` workers of a cluster on loopback)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 
 def tiny_backbone(image_size: int = 32, seed: int = 0):
@@ -54,3 +62,66 @@ def write_class_folders(root, classes: int = 5, per_class: int = 3, size: int = 
             image = np.clip(image + rng.normal(0, 6, image.shape), 0, 255).astype(np.uint8)
             cv2.imwrite(str(folder / f"{i}.png"), image[:, :, ::-1])
     return root
+
+
+TRAIN_COMMAND = [sys.executable, "-m", "itemrec.train.cli"]
+
+
+class Processes:
+    """Processes a test starts, each logging to ``logs/<name>.log``; on leaving the block,
+    every one still running is killed (a failing test leaves none behind)."""
+
+    def __init__(self, logs: Path):
+        self.logs = logs
+        self.running: dict[str, subprocess.Popen] = {}
+        logs.mkdir(parents=True, exist_ok=True)
+
+    def __enter__(self) -> Processes:
+        return self
+
+    def __exit__(self, *error) -> None:
+        for process in self.running.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    def start(self, name: str, argv: list, env: dict | None = None) -> None:
+        with open(self.logs / f"{name}.log", "w") as log:
+            self.running[name] = subprocess.Popen(
+                [str(part) for part in argv],
+                env={**os.environ, **(env or {})},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait(self, name: str, timeout: float) -> int:
+        """The exit status of ``name``; fails the test (with the log's tail) on a timeout."""
+        try:
+            return self.running[name].wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{name} still running after {timeout} s:\n{self.log(name)[-3000:]}")
+
+    def kill(self, name: str) -> None:
+        self.running[name].send_signal(signal.SIGKILL)
+        self.running[name].wait()
+
+    def poll(self, name: str) -> int | None:
+        return self.running[name].poll()
+
+    def log(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
+
+def start_workers(processes: Processes, workers: list[str], args: list, tmp: Path) -> None:
+    """``itemrec-train args`` as every worker of the loopback cluster ``workers``.
+
+    Worker ``i``'s temporary files go to ``tmp/worker<i>`` (its ``TMPDIR``), for the test to
+    check that nothing is left there.
+    """
+    from itemrec.train.distribute import tf_config
+
+    for index in range(len(workers)):
+        temporary = tmp / f"worker{index}"
+        temporary.mkdir(parents=True, exist_ok=True)
+        env = {"TF_CONFIG": tf_config(workers, index), "TMPDIR": str(temporary)}
+        processes.start(f"worker{index}", [*TRAIN_COMMAND, *args], env)

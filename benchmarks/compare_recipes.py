@@ -1,0 +1,185 @@
+"""The comparison table: recipe x seed x data set, trained, converted to int8 and evaluated.
+
+    python benchmarks/compare_recipes.py --set sample --recipes new old-defaults demo \\
+        --seeds 0,1,2
+
+For each recipe and seed: ``itemrec-train`` (the recipe's flags, ``--seed``), then
+``itemrec-convert --int8``, then ``itemrec-eval`` of the Keras run and the int8 model on
+the set's unseen items (one random representative per item, 20 draws; open-set impostors
+from the set's never-enrolled items, or a seeded half of the unseen items on the sample).
+A finished step is not run again (rerun to resume). ``frozen`` is the no-training
+baseline (ImageNet features). Seeds are paired: seed s is the same split, initialisation
+and evaluation draws for every recipe, so differences are read per seed.
+
+Results: ``benchmarks/results/recipes-<set>.json`` and ``.md`` (every command is listed);
+runs under ``build/compare/<set>/``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+from commands import ROOT, run_batch, show
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SETS = {
+    "sample": {"train": "data/sample/train", "unseen": "data/sample/unseen", "unknown": None},
+    "devdata": {
+        "train": "build/devdata/train",
+        "unseen": "build/devdata/enrolled",
+        "unknown": "build/devdata/unknown",
+    },
+    # scripts/build_faces_like.py: 25 classes x 10 grey images, the tiny-data stress case
+    "faceslike": {
+        "train": "build/faceslike/train",
+        "unseen": "build/faceslike/unseen",
+        "unknown": None,
+    },
+}
+#: What the old TrainConfig did beside its numbers: one rate, no warm-up, decay, clipping or
+#: guard, frozen features from plain images, crop + colour jitter only.
+OLD_MECHANICS = [
+    *("--backbone-lr-scale", 1, "--warmup-fraction", 0, "--clip-norm", 0),
+    *("--no-collapse-guard", "--no-cache-features", "--augmentations", "crop,lighting"),
+]
+RECIPES = {
+    "frozen": None,  # pretrained:efficientnet_lite0@96, no training
+    "new": [],  # the defaults: --data and --out only
+    "old-defaults": [  # TrainConfig before issue 15 (the seed study's numbers)
+        *("--frozen-epochs", 20, "--finetune-epochs", 30, "--frozen-lr", 1e-3),
+        *("--finetune-lr", 1e-4, "--center-lambda", 1e-3, "--batch-size", 64),
+        *OLD_MECHANICS,
+    ],
+    "demo": [  # scripts/demo.py's flags before issue 15
+        *("--frozen-epochs", 10, "--finetune-epochs", 20, "--frozen-lr", 0.01),
+        *("--finetune-lr", 0.003, "--center-lambda", 0.003, "--batch-size", 32),
+        *OLD_MECHANICS,
+    ],
+    **{f"loss-{name}": ["--loss", name] for name in ("softmax", "triplet", "arcface", "cosface")},
+    "loss-subcenter": ["--loss", "subcenter"],
+}
+
+
+def commands_for(set_name: str, recipe: str, seed: int, out: Path) -> dict[str, list]:
+    data = SETS[set_name]
+    run = out / f"{recipe}-s{seed}"
+    evaluate = [
+        *("itemrec-eval", "--data", ROOT / data["unseen"], "--out", run / "eval"),
+        *("--representative-rule", "random", "--trials", 20, "--seed", seed),
+        *(("--unknown", ROOT / data["unknown"]) if data["unknown"] else ()),
+    ]
+    if RECIPES[recipe] is None:
+        return {f"{recipe}-s{seed}-eval": [*evaluate, "pretrained:efficientnet_lite0@96"]}
+    train = [
+        *("itemrec-train", "--data", ROOT / data["train"], "--out", run / "run"),
+        *("--seed", seed, *RECIPES[recipe]),
+    ]
+    model = run / "model_int8.tflite"
+    return {
+        f"{recipe}-s{seed}-train": train,
+        f"{recipe}-s{seed}-convert": ["itemrec-convert", run / "run", "-o", model, "--int8"],
+        f"{recipe}-s{seed}-eval": [*evaluate, run / "run", model],
+    }
+
+
+def figures(model: dict) -> dict:
+    return {
+        "rank1": model["seed_protocol"]["mean"][0],
+        "rank5": model["seed_protocol"]["mean"][4],
+        "mAP": model["mAP"],
+        "open_set_eer": model["open_set"]["eer"],
+    }
+
+
+def collect(set_name: str, recipe: str, seed: int, out: Path) -> list[dict]:
+    path = out / f"{recipe}-s{seed}" / "eval" / "cmc.json"
+    if not path.is_file():
+        return []
+    models = json.loads(path.read_text())["models"]
+    rows = []
+    for label, model in models.items():
+        kind = "int8" if label.endswith(".tflite") else "Keras"
+        rows.append({"recipe": recipe, "seed": seed, "model": kind, **figures(model)})
+    return rows
+
+
+def table(rows: list[dict], reference: str) -> list[str]:
+    keys = ("rank1", "rank5", "mAP", "open_set_eer")
+    lines = [
+        "| recipe | model | seeds | rank-1 | rank-5 | mAP | open-set EER "
+        f"| rank-1 - {reference} (paired) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    groups = sorted({(r["recipe"], r["model"]) for r in rows}, key=lambda g: (g[0], g[1]))
+    for recipe, kind in groups:
+        runs = [r for r in rows if (r["recipe"], r["model"]) == (recipe, kind)]
+        cells = []
+        for key in keys:
+            values = np.array([r[key] for r in runs])
+            std = values.std(ddof=1) if len(values) > 1 else 0.0
+            cells.append(f"{values.mean():.3f} +- {std:.3f}")
+        base = {
+            r["seed"]: r["rank1"] for r in rows if (r["recipe"], r["model"]) == (reference, kind)
+        }
+        diffs = np.array([r["rank1"] - base[r["seed"]] for r in runs if r["seed"] in base])
+        paired = (
+            f"{diffs.mean():+.3f} +- {diffs.std(ddof=1) if len(diffs) > 1 else 0.0:.3f}"
+            if len(diffs)
+            else "-"
+        )
+        lines.append(f"| {recipe} | {kind} | {len(runs)} | " + " | ".join(cells) + f" | {paired} |")
+    return lines
+
+
+@click.command()
+@click.option("--set", "set_name", type=click.Choice(sorted(SETS)), default="sample")
+@click.option("--recipes", "-r", multiple=True, type=click.Choice(sorted(RECIPES)), required=True)
+@click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds.")
+@click.option("--reference", default="new", show_default=True, help="Recipe of the paired diff.")
+@click.option("--table-only", is_flag=True, help="Only collect what has run into the table.")
+def main(set_name, recipes, seeds, reference, table_only):
+    seeds = [int(s) for s in seeds.split(",")]
+    out = ROOT / "build" / "compare" / set_name
+    commands = {}
+    for recipe in recipes:
+        for seed in seeds:
+            steps = commands_for(set_name, recipe, seed, out)
+            if not (out / f"{recipe}-s{seed}" / "eval" / "cmc.json").is_file():
+                commands.update({name: c for name, c in steps.items() if not _done(name, c)})
+    # One at a time: each chain (train, convert, eval) runs in order, and training uses both cores.
+    codes = run_batch(commands, out / "logs", jobs=1) if commands and not table_only else {}
+    rows = [r for recipe in RECIPES for seed in seeds for r in collect(set_name, recipe, seed, out)]
+    listed = {
+        name: show(c)
+        for recipe in RECIPES
+        for seed in seeds
+        for name, c in commands_for(set_name, recipe, seed, out).items()
+        if (out / f"{recipe}-s{seed}" / "eval" / "cmc.json").is_file()
+    }
+    RESULTS.mkdir(exist_ok=True)
+    stem = RESULTS / f"recipes-{set_name}"
+    stem.with_suffix(".json").write_text(
+        json.dumps({"rows": rows, "commands": listed, "exit_codes": codes}, indent=1)
+    )
+    text = "\n".join(
+        [f"# Recipes on {set_name} (mean +- std over seeds)", "", *table(rows, reference), ""]
+        + ["Commands:", "", *(f"    {c}" for c in listed.values()), ""]
+    )
+    stem.with_suffix(".md").write_text(text)
+    click.echo(text)
+
+
+def _done(name: str, command: list) -> bool:
+    """A train or convert step whose output already exists."""
+    if name.endswith("-train"):
+        return (Path(command[command.index("--out") + 1]) / "embedder.keras").is_file()
+    if name.endswith("-convert"):
+        return Path(command[command.index("-o") + 1]).is_file()
+    return False
+
+
+if __name__ == "__main__":
+    main()
