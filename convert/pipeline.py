@@ -21,6 +21,7 @@ import click
 from itemrec.convert.samples import ImageSample, sample_classes, sample_images
 from itemrec.convert.verify import DEFAULT_MIN_COSINE
 from itemrec.edge_runtime.errors import InputError
+from itemrec.edge_runtime.files import new_file_mode
 from itemrec.edge_runtime.spec import ModelSpec, sidecar_path
 from itemrec.train.run_dir import Run, load_run
 
@@ -190,6 +191,7 @@ def convert_run(run_dir, output, options: ConvertOptions) -> dict:
         spec = spec.with_fingerprint(report["verification"]["fingerprint"])
         report["spec"] = spec.to_dict()
         if report["written"]:
+            os.chmod(temp, new_file_mode())  # mkstemp's 0600 would hide it from other users
             os.replace(temp, output)
             spec.save(sidecar_path(output))
         return report

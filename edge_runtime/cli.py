@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from contextlib import nullcontext
 
@@ -26,7 +27,8 @@ from itemrec.edge_runtime.enroll import (
 )
 from itemrec.edge_runtime.errors import ImageLoadError, InputError
 from itemrec.edge_runtime.events import DEFAULT_STABLE_FRAMES, EventStream, JsonLinesWriter
-from itemrec.edge_runtime.gallery import Gallery
+from itemrec.edge_runtime.files import shown
+from itemrec.edge_runtime.gallery import Gallery, check_item_code
 from itemrec.edge_runtime.images import load_image
 from itemrec.edge_runtime.interpreter import EmbeddingModel
 from itemrec.edge_runtime.live import (
@@ -44,11 +46,11 @@ model_option = click.option(
     "--model",
     "model_path",
     required=True,
-    type=click.Path(dir_okay=False),
+    type=click.Path(),  # a folder or a FIFO is refused with exit code 4, like a bad model
     help="The embedding .tflite file.",
 )
 db_option = click.option(
-    "--db", "db_path", required=True, type=click.Path(dir_okay=False), help="The gallery.db file."
+    "--db", "db_path", required=True, type=click.Path(), help="The gallery.db file."
 )
 threads_option = click.option(
     "--threads",
@@ -56,6 +58,23 @@ threads_option = click.option(
     default=None,
     help="Interpreter threads (default: all cores).",
 )
+
+
+def cosine_threshold(value: float | None) -> float | None:
+    """``--threshold``, checked: ``nan`` or a value outside [-1, 1] is bad input (exit 3)."""
+    if value is not None and not -1.0 <= value <= 1.0:  # false for nan too
+        raise InputError(f"--threshold: a cosine threshold lies in [-1, 1], got {value}")
+    return value
+
+
+threshold_option = click.option(
+    "--threshold",
+    type=float,
+    default=None,
+    help="Override the gallery's unknown-item threshold.",
+)
+
+
 augment_option = click.option(
     "--augment",
     type=click.IntRange(min=0),
@@ -63,6 +82,8 @@ augment_option = click.option(
     show_default=True,
     help="Augmented views (tilt, zoom, light, blur, JPEG) added per enrolment photo.",
 )
+
+
 CAMERA_HELP = (
     "auto (Picamera2, else the first V4L2 camera), picamera2[:N] (the Camera Module), "
     "0 or /dev/videoN (USB), gst:PIPELINE, or a video file or URL."
@@ -120,11 +141,15 @@ type_codes_option = click.option(
 )
 
 
-def open_matching(model_path, db_path, threads) -> tuple[EmbeddingModel, Gallery]:
+def open_matching(model_path, db_path, threads, write=False) -> tuple[EmbeddingModel, Gallery]:
     """Load the model and open the gallery, refusing a gallery made by another model."""
     model = EmbeddingModel(model_path, threads=threads)
-    gallery = Gallery.open(db_path)
-    gallery.check_model(model.fingerprint, model_path)
+    gallery = Gallery.open(db_path, write=write)
+    try:
+        gallery.check_model(model.fingerprint, model_path)
+    except BaseException:
+        gallery.close()
+        raise
     return model, gallery
 
 
@@ -182,9 +207,14 @@ def gallery():
 @augment_option
 @threads_option
 def gallery_build(model_path, images_dir, db_path, names_csv, augment, threads):
-    """Create a gallery from class folders (folder name = item code)."""
-    model = EmbeddingModel(model_path, threads=threads)
+    """Create a gallery from class folders (folder name = item code).
+
+    The gallery appears under its name only once complete; every file left out is named.
+    """
+    if os.path.lexists(db_path):
+        raise InputError(f"{shown(db_path)} already exists; remove it or use 'gallery add'")
     names = read_names_csv(names_csv) if names_csv else None
+    model = EmbeddingModel(model_path, threads=threads)
 
     def progress(items):
         with click.progressbar(items, label="enrolling", file=sys.stderr) as bar:
@@ -215,7 +245,7 @@ def gallery_import(db_path, npz, model_path):
     from pathlib import Path
 
     if Path(db_path).exists():
-        db = Gallery.open(db_path)
+        db = Gallery.open(db_path, write=True)
         if model_path:
             db.check_model(EmbeddingModel(model_path, threads=1).fingerprint, model_path)
     elif model_path:
@@ -238,7 +268,7 @@ def gallery_import(db_path, npz, model_path):
 @click.argument("codes", nargs=-1, required=True)
 def gallery_remove(db_path, codes):
     """Remove items (and all their representatives) by code."""
-    with Gallery.open(db_path) as db:
+    with Gallery.open(db_path, write=True) as db:
         for code in codes:
             db.remove(code)
             click.echo(f"removed {code}")
@@ -258,7 +288,7 @@ def gallery_list(db_path, as_json):
         f"model {spec.backbone} {spec.input_height}x{spec.input_width} "
         f"{spec.quantization}, fingerprint {spec.fingerprint[:12]}, threshold {threshold}"
     )
-    for item in items:
+    for item in items:  # codes and names are one printable line each (item_code_problem)
         click.echo(f"{item.code}\t{item.name}\t{item.representatives}")
     click.echo(f"{len(items)} items")
 
@@ -271,7 +301,7 @@ def gallery_set_threshold(db_path, threshold, clear):
     """Store the cosine THRESHOLD below which an answer is 'unknown'."""
     if (threshold is None) == (not clear):
         raise click.UsageError("give a THRESHOLD or --clear")
-    with Gallery.open(db_path) as db:
+    with Gallery.open(db_path, write=True) as db:
         db.set_threshold(None if clear else threshold)
     click.echo(f"threshold: {None if clear else threshold}")
 
@@ -309,15 +339,14 @@ def gallery_export(db_path, fmt, out):
 @main.command()
 @model_option
 @db_option
-@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--top-k", "-k", default=5, show_default=True, type=click.IntRange(min=1))
-@click.option(
-    "--threshold", type=float, default=None, help="Override the gallery's unknown-item threshold."
-)
+@threshold_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per image.")
 @threads_option
 def identify(model_path, db_path, images, top_k, threshold, as_json, threads):
     """Print the top-k items for each image."""
+    threshold = cosine_threshold(threshold)
     model, db = open_matching(model_path, db_path, threads)
     with db:
         lookup = GalleryLookup(db, threshold)
@@ -333,7 +362,7 @@ def identify(model_path, db_path, images, top_k, threshold, as_json, threads):
             click.echo(json.dumps({"image": path, **result.to_dict()}))
             continue
         item = result.item
-        click.echo(f"{path}: {item.code + ' ' + item.name if item else 'unknown'}")
+        click.echo(f"{shown(path)}: {item.code + ' ' + item.name if item else 'unknown'}")
         for rank, match in enumerate(result.matches, 1):
             click.echo(f"  {rank}. {match.code}\t{match.name}\t{match.score:.4f}")
     if failed:
@@ -351,9 +380,7 @@ def identify(model_path, db_path, images, top_k, threshold, as_json, threads):
 @min_score_option
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after N frames.")
 @click.option("--top-k", "-k", default=3, show_default=True, type=click.IntRange(min=1))
-@click.option(
-    "--threshold", type=float, default=None, help="Override the gallery's unknown-item threshold."
-)
+@threshold_option
 @retries_option
 @type_codes_option
 @threads_option
@@ -378,6 +405,7 @@ def run(
     opened, 6 if it stops delivering frames."""
     if not headless and not gui_available():
         raise InputError(no_gui_reason())
+    threshold = cosine_threshold(threshold)
     events = EventStream()
     events.subscribe(JsonLinesWriter(sys.stdout))
     wedge = KeyboardWedge() if type_codes else None  # before the camera: it may refuse
@@ -527,7 +555,7 @@ def read_token(path) -> str:
     help="Seconds between camera shots.",
 )
 @roi_option
-@click.argument("images", nargs=-1, type=click.Path(dir_okay=False))
+@click.argument("images", nargs=-1, type=click.Path())  # checked one by one, as in identify
 @augment_option
 @threads_option
 def enroll(
@@ -544,10 +572,14 @@ def enroll(
     augment,
     threads,
 ):
-    """Enrol an item from the camera or from IMAGES, in one transaction."""
+    """Enrol an item from the camera or from IMAGES, in one transaction.
+
+    Unreadable IMAGES are named and left out, the others enrolled; the exit code is then 3.
+    """
     if (camera is None) == (not images):
         raise click.UsageError("give either --camera or IMAGES")
-    model, db = open_matching(model_path, db_path, threads)
+    check_item_code(code)
+    model, db = open_matching(model_path, db_path, threads, write=True)
     with db:
         if camera is not None:
             report = enroll_camera(
@@ -567,6 +599,8 @@ def enroll(
     if not report.items:
         raise InputError(f"no readable image for {code}; nothing enrolled")
     click.echo(f"{code}: enrolled {report.representatives} representatives")
+    if report.skipped:  # one line per unreadable image
+        raise InputError(f"{len(report.skipped)} of {len(images)} images skipped")
 
 
 gallery.add_command(enroll, name="add")

@@ -1,10 +1,14 @@
 """What the four command-line tools share: one-line errors and the exit-code table.
 
-``ItemrecCommand`` and ``ItemrecGroup`` are click's command classes with one change: an
+``ItemrecCommand`` and ``ItemrecGroup`` are click's command classes with two changes: an
 :class:`~itemrec.edge_runtime.errors.ItemrecError` raised while the command runs prints
 ``<tool>: error: <first line of the message>`` on stderr and exits with the error's code
-(:class:`~itemrec.edge_runtime.errors.ExitCode`). Any other exception is a bug and keeps
-Python's traceback and exit status 1.
+(:class:`~itemrec.edge_runtime.errors.ExitCode`), and Ctrl-C prints ``<tool>: interrupted``
+and exits 0 (stopped on purpose) instead of click's "Aborted!" and 1. Any other exception is
+a bug and keeps Python's traceback and exit status 1.
+
+The console scripts start through :mod:`itemrec.edge_runtime.launch`, which gives a Ctrl-C
+during start-up (importing OpenCV or TensorFlow takes seconds) the same quiet end.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import click
 
 from itemrec.edge_runtime.errors import ItemrecError
+from itemrec.edge_runtime.launch import interrupted
 
 
 def report(ctx: click.Context, error: ItemrecError):
@@ -28,6 +33,8 @@ class ItemrecCommand(click.Command):
             return super().invoke(ctx)
         except ItemrecError as error:
             report(ctx, error)
+        except KeyboardInterrupt:
+            interrupted(ctx.find_root().info_name)
 
 
 class ItemrecGroup(click.Group):
@@ -40,6 +47,8 @@ class ItemrecGroup(click.Group):
             return super().invoke(ctx)
         except ItemrecError as error:
             report(ctx, error)
+        except KeyboardInterrupt:
+            interrupted(ctx.find_root().info_name)
 
 
 ItemrecGroup.group_class = ItemrecGroup

@@ -12,6 +12,7 @@ sync per item made 100,000 items take 136 s.
 from __future__ import annotations
 
 import csv
+import io
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,14 +24,23 @@ import numpy as np
 from itemrec.edge_runtime.augment import augmented_views
 from itemrec.edge_runtime.camera import FrameGrabber, center_roi
 from itemrec.edge_runtime.errors import CameraLostError, ImageLoadError, InputError
+from itemrec.edge_runtime.files import atomic_path, read_regular_file, shown
 from itemrec.edge_runtime.folders import scan_class_folders
-from itemrec.edge_runtime.gallery import Enrollment, Gallery
+from itemrec.edge_runtime.gallery import (
+    Enrollment,
+    Gallery,
+    item_code_problem,
+    item_name_problem,
+)
 from itemrec.edge_runtime.images import load_image
 from itemrec.edge_runtime.interpreter import EmbeddingModel
 
 #: Items per transaction in bulk enrolment (bench_lookup: 100k items import at ~1,000 items
 #: per commit as fast as in one; smaller batches lose less to an interruption).
 BATCH_ITEMS = 1000
+#: A names file larger than this is refused before reading (a catalogue of 100,000 items
+#: with 100-character names is 10 MB).
+MAX_NAMES_FILE_BYTES = 100_000_000
 
 
 @dataclass
@@ -43,15 +53,49 @@ class EnrollmentReport:
 
 
 def read_names_csv(path: str | Path) -> dict[str, str]:
-    """``code,name`` CSV (with that header) -> ``{code: name}``."""
+    """A CSV whose header has the columns ``code`` and ``name`` -> ``{code: name}``.
+
+    UTF-8, with or without the byte-order mark spreadsheet programs write; other columns are
+    ignored, blank lines skipped, cells stripped. Every problem is an ``InputError`` naming
+    the file and line: text that is not UTF-8, an unclosed quote, a field over the csv
+    module's 128 KiB limit, a missing code or name, one that cannot be stored
+    (:func:`~itemrec.edge_runtime.gallery.item_code_problem`), and a code given twice.
+    """
+    where = shown(path)
+    data = read_regular_file(path, MAX_NAMES_FILE_BYTES, InputError, "a names file")
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-    except OSError as err:
-        raise InputError(f"cannot read names file {path}: {err.strerror}") from None
-    if rows and not {"code", "name"} <= rows[0].keys():
-        raise InputError(f"{path}: the header must be 'code,name'")
-    return {row["code"].strip(): row["name"].strip() for row in rows if row.get("code")}
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise InputError(
+            f"{where}:{line}: not UTF-8 (byte 0x{data[err.start]:02x}); save it as "
+            "'CSV UTF-8' in a spreadsheet program"
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    names, first_seen = {}, {}
+    try:
+        header = [cell.strip().lower() for cell in next(reader, [])]
+        if "code" not in header or "name" not in header:
+            raise InputError(f"{where}:1: the header must name the columns 'code' and 'name'")
+        code_at, name_at = header.index("code"), header.index("name")
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            line = f"{where}:{reader.line_num}"
+            if len(row) <= max(code_at, name_at):
+                raise InputError(f"{line}: {len(row)} column(s), expected a code and a name")
+            code, name = row[code_at].strip(), row[name_at].strip()
+            problem = item_code_problem(code) or item_name_problem(name)
+            if problem:
+                raise InputError(f"{line}: {problem}")
+            if code in names:
+                raise InputError(
+                    f"{line}: code {code!r} is already named on line {first_seen[code]}"
+                )
+            names[code], first_seen[code] = name, reader.line_num
+    except csv.Error as err:
+        raise InputError(f"{where}:{reader.line_num}: not valid CSV ({err})") from None
+    return names
 
 
 def embed_with_views(model: EmbeddingModel, image: np.ndarray, augment: int) -> np.ndarray:
@@ -73,7 +117,7 @@ def embed_files(
         try:
             image = load_image(path)
         except ImageLoadError as err:
-            report.skipped.append(str(err))
+            report.skipped.append(err.one_line())
             continue
         vectors.append(embed_with_views(model, image, augment))
         sources += [str(path)] + [f"{path}#view{k}" for k in range(1, augment + 1)]
@@ -141,16 +185,35 @@ def build_gallery(
     augment: int = 0,
 ) -> EnrollmentReport:
     """Create ``db_path`` and enrol each class folder of ``images_dir`` (folder name = code),
-    each image with ``augment`` augmented views."""
-    classes = scan_class_folders(images_dir)
-    names = names or {}
+    each image with ``augment`` augmented views.
+
+    The gallery is built in a hidden temporary file beside ``db_path`` and appears under its
+    name only when complete: a killed build leaves no gallery (and the rerun starts afresh).
+    Every file and folder left out is named in ``report.skipped``.
+    """
+    db_path = Path(db_path)
+    if db_path.exists() or db_path.is_symlink():
+        raise InputError(f"{shown(db_path)} already exists; remove it or use 'gallery add'")
     report = EnrollmentReport()
-    with Gallery.create(db_path, model.spec) as gallery:
-        items = (
-            _embedded_item(model, code, names.get(code), paths, report, augment)
-            for code, paths in progress(list(classes.items()))
+    classes = scan_class_folders(images_dir, report.skipped)
+    for code in [code for code, paths in classes.items() if not paths]:
+        report.skipped.append(
+            f"{shown(Path(images_dir) / code)}: empty class folder, item not enrolled"
         )
-        enroll_batched(gallery, items, report)
+        del classes[code]
+    names = names or {}
+    try:
+        with atomic_path(db_path, replace=False) as temp:
+            temp.unlink()  # SQLite creates the file itself
+            with Gallery.create(temp, model.spec) as gallery:
+                items = (
+                    _embedded_item(model, code, names.get(code), paths, report, augment)
+                    for code, paths in progress(list(classes.items()))
+                )
+                enroll_batched(gallery, items, report)
+                gallery.checkpoint()
+    except FileExistsError:
+        raise InputError(f"{shown(db_path)} was created by someone else meanwhile") from None
     return report
 
 

@@ -8,9 +8,7 @@ row-major) and a CRC-32 of every byte before it. numpy and the standard library 
 from __future__ import annotations
 
 import math
-import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,12 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from itemrec.edge_runtime.errors import GalleryError
+from itemrec.edge_runtime.files import read_regular_file, write_bytes_atomically
 
 MAGIC = b"IRGALLRY"
 VERSION = 1
 HEADER = struct.Struct("<8sIIIIfII32s")  # magic, version, dim, items, vectors, threshold, h, w, sha
 assert HEADER.size == 68
 CRC_SIZE = 4
+#: A larger file is refused before reading (1M representatives of 128 floats are 512 MB).
+MAX_GALLERY_BIN_BYTES = 1 << 31
 MAX_TEXT_BYTES = 0xFFFF
 
 
@@ -56,7 +57,7 @@ def write_gallery_bin(
     input_size: tuple[int, int],
     fingerprint_hex: str,
 ) -> Path:
-    """Write a version-1 ``gallery.bin`` atomically (temp file + ``os.replace``).
+    """Write a version-1 ``gallery.bin`` atomically (temp file + rename, the umask's mode).
 
     ``vectors`` (vector_count x dim) are L2-normalised here (in float64, stored as float32),
     so the file always holds unit rows; a zero or non-finite row is refused.
@@ -68,17 +69,7 @@ def write_gallery_bin(
         str(path), codes, names, item_index, vectors, threshold, input_size, fingerprint_hex
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_bytes_atomically(path, payload)
     return path
 
 
@@ -147,10 +138,7 @@ def _encode(
 def read_gallery_bin(path) -> GalleryBin:
     """Read and validate a ``gallery.bin``; raises ``GalleryError`` naming the file."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise GalleryError(f"{path}: cannot read: {error.strerror or error}") from None
+    data = read_regular_file(path, MAX_GALLERY_BIN_BYTES, GalleryError, "a gallery.bin")
     return decode_gallery(data, name=str(path))
 
 

@@ -17,12 +17,15 @@ import numpy as np
 
 from itemrec.edge_runtime import native_stderr
 from itemrec.edge_runtime.errors import ModelError
+from itemrec.edge_runtime.files import read_regular_file
 from itemrec.edge_runtime.geometry import center_crop_box, center_crop_resize
 from itemrec.edge_runtime.spec import SPEC_METADATA_NAME, ModelSpec, fingerprint_bytes
 from itemrec.edge_runtime.spec import sidecar_path as spec_sidecar_path
 from itemrec.edge_runtime.tflite_metadata import has_tflite_identifier, read_metadata
 
 LINEAR = cv2.INTER_LINEAR  # the contract's resize (edge_runtime.geometry)
+#: Larger model files are refused before reading (InceptionV3 in float32 is 92 MB).
+MAX_MODEL_BYTES = 1 << 30
 
 
 def default_threads() -> int:
@@ -57,10 +60,7 @@ class EmbeddingModel:
 
     def __init__(self, path: str | Path, threads: int | None = None):
         self.path = Path(path)
-        try:
-            content = self.path.read_bytes()
-        except OSError as err:
-            raise ModelError(f"cannot read model {self.path}: {err.strerror}") from None
+        content = read_regular_file(self.path, MAX_MODEL_BYTES, ModelError, "a model")
         if not has_tflite_identifier(content):
             raise ModelError(
                 f"{self.path} is not a TFLite model (no 'TFL3' identifier at bytes 4..8)"

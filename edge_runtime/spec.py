@@ -15,6 +15,10 @@ from pathlib import Path
 
 from itemrec.edge_runtime import __version__
 from itemrec.edge_runtime.errors import ModelError
+from itemrec.edge_runtime.files import read_regular_file, shown, write_bytes_atomically
+
+#: A larger spec file is refused before reading (a real one has about 400 bytes).
+MAX_SPEC_BYTES = 1_000_000
 
 SPEC_METADATA_NAME = "itemrec_spec"
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
@@ -77,15 +81,18 @@ class ModelSpec:
         return cls.from_dict(data)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
+        write_bytes_atomically(path, (self.to_json() + "\n").encode("utf-8"))
 
     @classmethod
     def load(cls, path: str | Path) -> ModelSpec:
+        """The spec in the JSON file ``path``; ``ModelError`` naming the file if it cannot be."""
+        data = read_regular_file(path, MAX_SPEC_BYTES, ModelError, "a model spec")
         try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as err:
-            raise ModelError(f"cannot read model spec {path}: {err.strerror}") from None
-        return cls.from_json(text)
+            return cls.from_json(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ModelError(f"{shown(path)}: model spec is not UTF-8") from None
+        except ModelError as err:
+            raise ModelError(f"{shown(path)}: {err.one_line()}") from None
 
 
 def sidecar_path(model_path: str | Path) -> Path:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 from itemrec.edge_runtime.errors import InputError
+from itemrec.edge_runtime.files import read_regular_file
 from itemrec.train.run_dir import RunDir
 
 LOSSES = ("center", "softmax", "triplet", "arcface", "cosface", "subcenter")
@@ -125,13 +125,16 @@ class TrainConfig:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+#: A larger config file is refused before reading (a real one has under 2 KB).
+MAX_CONFIG_FILE_BYTES = 1_000_000
 
 
 def load_config_file(path) -> dict:
     """Read a JSON object of config keys (unknown keys are refused)."""
+    data = read_regular_file(path, MAX_CONFIG_FILE_BYTES, InputError, "a config file")
     try:
-        values = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as err:
+        values = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise InputError(f"{path}: cannot read the config ({err})") from None
     if not isinstance(values, dict):
         raise InputError(f"{path}: the config must be a JSON object")
@@ -152,7 +155,7 @@ def resolve_config(file_values: dict, overrides: dict) -> TrainConfig:
 
 def check_resumable(run_dir: RunDir, config: TrainConfig) -> None:
     """Refuse to continue a run directory that was started with a different configuration."""
-    saved = run_dir.read_json(run_dir.config)
+    saved = run_dir.read_json(run_dir.config, kind=dict)
     if saved is None:
         return
     current = config.to_dict()

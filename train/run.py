@@ -177,8 +177,7 @@ class _Run:
         self.network, self.objective = network, objective
         self.train_set, self.val_set = train_set, val_set
         self.size = config.image_size
-        self.state = run_dir.read_json(run_dir.state, {})
-        self.state.setdefault("finished_phases", [])
+        self.state = run_dir.read_state()
         self.history = run_dir.read_history()  # RunHistory appends to it
         self.full_batches = _full_batches(strategy, config.batch_size, train_set)
         self.embedder = embedding_model(network)

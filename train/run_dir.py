@@ -22,9 +22,14 @@ Across machines only the chief worker writes here; the others write the same lay
 temporary directory (``itemrec.train.distribute.writable_run_dir``, ``docs/multi-machine.md``).
 
 Every JSON file is written atomically (temporary file, then rename): a run killed while
-writing keeps the previous version. Models are loaded only from ``.keras`` zip archives in
-Keras' safe mode: tf_keras applies safe mode to zip files alone, and a legacy HDF5 file
-named ``.keras`` would deserialise Lambda bytecode, i.e. run code from the directory.
+writing keeps the previous version.
+
+Run directories get shared, so loading one must never run code from it. Models are loaded
+only from ``.keras`` zip archives, in Keras' safe mode, after :func:`check_keras_archive`
+has read their ``config.json``: tf_keras applies safe mode to zip files alone (a legacy HDF5
+file named ``.keras`` deserialises Lambda bytecode), and even in safe mode it imports any
+module a config names and takes any function from it. So a config may name only Keras'
+own modules and itemrec's registered layers, and no ``Lambda`` layer.
 """
 
 from __future__ import annotations
@@ -33,11 +38,11 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 from itemrec.edge_runtime.errors import ModelError
+from itemrec.edge_runtime.files import atomic_path
 
 
 class _Entry:
@@ -91,30 +96,53 @@ class RunDir:
         return sorted(self.features.glob("epoch_*.png"))
 
     # -- JSON files ------------------------------------------------------------------------
-    def read_json(self, path: Path, default=None):
-        """The content of one of this run's JSON files, ``default`` when it does not exist."""
+    def read_json(self, path: Path, default=None, kind: type | None = None):
+        """The content of one of this run's JSON files, ``default`` when it does not exist.
+
+        With ``kind`` (``dict`` or ``list``), content of another type is a ``ModelError``: the
+        files may have been edited by hand or come with a shared run directory.
+        """
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            content = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return default
         except OSError as err:
             raise ModelError(f"{path}: cannot read ({err.strerror})") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise ModelError(f"{path}: not valid JSON ({err})") from None
+        except RecursionError:
+            raise ModelError(f"{path}: JSON nested too deeply") from None
+        if kind is not None and not isinstance(content, kind):
+            raise ModelError(f"{path}: expected a JSON {'object' if kind is dict else 'list'}")
+        return content
 
     def write_json(self, path: Path, data) -> None:
         write_text_atomically(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
     def read_config(self) -> dict:
-        config = self.read_json(self.config)
-        if not isinstance(config, dict):
-            raise ModelError(f"{self.config}: expected a JSON object")
+        config = self.read_json(self.config, kind=dict)
+        if config is None:
+            raise ModelError(f"{self.config}: missing")
         return config
 
+    def read_state(self) -> dict:
+        """``state.json``: ``{"finished_phases": [phase names]}`` ({} before the first phase)."""
+        state = self.read_json(self.state, {}, dict)
+        phases = state.setdefault("finished_phases", [])
+        if not (isinstance(phases, list) and all(isinstance(p, str) for p in phases)):
+            raise ModelError(f"{self.state}: 'finished_phases' must be a list of phase names")
+        return state
+
     def read_history(self) -> list[dict]:
-        history = self.read_json(self.history, [])
-        if not isinstance(history, list):
-            raise ModelError(f"{self.history}: expected a JSON list")
+        """``history.json``: one object per epoch, each with an integer ``global_epoch``."""
+        history = self.read_json(self.history, [], list)
+        for entry in history:
+            if not (
+                isinstance(entry, dict)
+                and type(entry.get("global_epoch")) is int
+                and isinstance(entry.get("val_rank1", 0.0), int | float)
+            ):
+                raise ModelError(f"{self.history}: {str(entry)[:60]} is not an epoch record")
         return history
 
     def class_codes(self, split: str) -> list[str] | None:
@@ -135,14 +163,8 @@ class RunDir:
 def write_text_atomically(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temp:
+        temp.write_text(text, encoding="utf-8")
 
 
 def config_hash(config: dict) -> str:
@@ -211,11 +233,7 @@ def load_embedder(path: Path):
     from itemrec.train.keras_api import keras
     from itemrec.train.model import EMBEDDING, embedding_model
 
-    if not zipfile.is_zipfile(path):
-        raise ModelError(
-            f"{path}: not a .keras zip archive; refusing to load it (an HDF5 file under that "
-            "name would bypass Keras' safe mode)"
-        )
+    check_keras_archive(path)
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as err:  # unknown/unregistered layers raise TypeError, ValueError, ...
@@ -229,3 +247,59 @@ def load_embedder(path: Path):
     if len(model.inputs) != 1 or len(model.outputs) != 1 or len(model.output_shape) != 2:
         raise ModelError(f"{path}: expected one image input and one embedding output")
     return model
+
+
+#: The modules a ``.keras`` config may name (and their sub-modules): Keras' own, and
+#: itemrec's registered layers. Saved itemrec models name exactly these.
+ALLOWED_MODULES = ("keras", "tf_keras", "itemrec.train")
+#: Layers that hold code: ``Lambda`` (bytecode or a function looked up by name).
+REFUSED_CLASSES = ("Lambda", "__lambda__")
+#: A larger ``config.json`` is refused before it is read (InceptionV3's is 0.5 MB).
+MAX_CONFIG_BYTES = 64_000_000
+
+
+def check_keras_archive(path: Path) -> None:
+    """Refuse a ``.keras`` file that Keras would load unsafely; ``ModelError`` says why."""
+    if path.suffix != ".keras" or not zipfile.is_zipfile(path):
+        raise ModelError(
+            f"{path}: not a .keras zip archive; refusing to load it (an HDF5 file under that "
+            "name would bypass Keras' safe mode)"
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo("config.json")
+            if info.file_size > MAX_CONFIG_BYTES:
+                raise ModelError(f"{path}: config.json of {info.file_size} bytes; refusing it")
+            config = json.loads(archive.read(info))
+    except (KeyError, OSError, zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelError(f"{path}: not a readable .keras archive ({err})") from None
+    except RecursionError:
+        raise ModelError(f"{path}: config.json is nested too deeply") from None
+    problem = _unsafe_config(config)
+    if problem:
+        raise ModelError(f"{path}: refusing to load it: {problem}")
+
+
+def _unsafe_config(config) -> str | None:
+    """What in a Keras config could run code on loading, or None (an iterative walk)."""
+    pending = [config]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        if node.get("class_name") in REFUSED_CLASSES:
+            return f"it holds a {node['class_name']} layer (code)"
+        module = node.get("module")
+        if module is not None and not _allowed_module(module):
+            return f"its config names the module {str(module)[:80]!r}"
+        pending.extend(node.values())
+    return None
+
+
+def _allowed_module(module) -> bool:
+    return isinstance(module, str) and any(
+        module == allowed or module.startswith(allowed + ".") for allowed in ALLOWED_MODULES
+    )

@@ -41,7 +41,7 @@ class Recognizer:
         self._lookup: GalleryLookup
 
         def open_in_worker() -> None:
-            self.model, self._gallery = open_matching(model_path, db_path, threads)
+            self.model, self._gallery = open_matching(model_path, db_path, threads, write=True)
             self._lookup = GalleryLookup(self._gallery)
 
         try:

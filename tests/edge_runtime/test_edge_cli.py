@@ -85,7 +85,7 @@ def test_errors_are_one_line_without_traceback(tmp_path, class_folders):
                 class_folders / "A" / "front.png",
             ),
         ),
-        "not a readable itemrec gallery": (bad_model, ("gallery", "list", "--db", INT8_MODEL)),
+        "corrupt or not a gallery": (bad_model, ("gallery", "list", "--db", INT8_MODEL)),
         "not a TFLite model": (bad_model, ("identify", "--model", db, "--db", db, "x.png")),
         "already exists": (bad_input, build_args(class_folders, db)),
         "no item with code 'Z'": (bad_input, ("gallery", "remove", "--db", db, "Z")),
@@ -181,3 +181,20 @@ def test_usage_errors_exit_2(tmp_path):
         result = invoke(*args)
         assert result.exit_code == ExitCode.USAGE, (args, result.output)
         assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1.5", "-2"])
+def test_a_threshold_outside_the_cosine_range_is_bad_input(tmp_path, class_folders, value):
+    db = tmp_path / "g.db"
+    invoke(*build_args(class_folders, db))
+    image = class_folders / "A" / "front.png"
+    for args in (
+        ("identify", "--model", INT8_MODEL, "--db", db, "--threshold", value, image),
+        ("gallery", "set-threshold", "--db", db, "--", value),
+    ):
+        result = invoke(*args)
+        assert result.exit_code == ExitCode.BAD_INPUT and "Traceback" not in result.output
+        assert "a cosine threshold lies in [-1, 1]" in result.output, result.output
+    assert invoke("gallery", "set-threshold", "--db", db, "high").exit_code == ExitCode.USAGE
+    with Gallery.open(db) as gallery:
+        assert gallery.threshold is None

@@ -117,7 +117,7 @@ def test_subscribers_join_leave_and_see_recent_history():
 
 
 def test_a_video_of_item_junk_frame_item_gives_one_event(tmp_path, db, reference):
-    with Gallery.open(db) as gallery:
+    with Gallery.open(db, write=True) as gallery:
         gallery.set_threshold(0.99)  # the junk frame (an unknown item) scores below it
     item, junk = reference["images"][ITEM_IMAGES["A"]], reference["images"][UNKNOWN_IMAGE]
     # 10 fps: 100 ms per frame leaves the loop time to see every frame, the junk one included.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import sqlite3
@@ -12,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from itemrec.edge_runtime.errors import GalleryError, InputError
+from itemrec.edge_runtime.errors import GalleryBusyError, GalleryError, InputError
 from itemrec.edge_runtime.gallery import Gallery
 from itemrec.edge_runtime.lookup import GalleryLookup
 from itemrec.edge_runtime.spec import ModelSpec
@@ -64,8 +65,9 @@ def test_remove_threshold_and_revision(gallery):
     assert gallery.revision == start + 2
     with pytest.raises(InputError, match="no item with code 'zz'"):
         gallery.remove("zz")
-    with pytest.raises(InputError, match=r"\[-1, 1\]"):
-        gallery.set_threshold(1.5)
+    for bad in (1.5, float("nan")):
+        with pytest.raises(InputError, match=r"\[-1, 1\]"):
+            gallery.set_threshold(bad)
     gallery.set_threshold(None)
     assert gallery.threshold is None
 
@@ -103,11 +105,13 @@ def test_missing_corrupt_and_foreign_files(tmp_path, gallery):
         Gallery.open(tmp_path / "nope.db")
     junk = tmp_path / "junk.db"
     junk.write_bytes(os.urandom(4096))
-    with pytest.raises(GalleryError, match="junk.db is not a readable itemrec gallery"):
+    with pytest.raises(
+        GalleryError, match="junk.db: corrupt or not a gallery .*rebuild from the images"
+    ):
         Gallery.open(junk)
     other = tmp_path / "other.db"
     sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
-    with pytest.raises(GalleryError, match="other.db is not a readable itemrec gallery"):
+    with pytest.raises(GalleryError, match="other.db is a SQLite file but not an itemrec gallery"):
         Gallery.open(other)
     gallery._db.execute("UPDATE schema_version SET version = 99")
     with pytest.raises(GalleryError, match="schema version 99"):
@@ -120,7 +124,7 @@ def test_missing_corrupt_and_foreign_files(tmp_path, gallery):
 ENROL_MANY = """
 import sys, numpy as np
 from itemrec.edge_runtime.gallery import Gallery
-with Gallery.open(sys.argv[1]) as g:
+with Gallery.open(sys.argv[1], write=True) as g:
     vectors = np.random.default_rng(0).normal(size=(int(sys.argv[2]), g.spec.embedding_size))
     g.enroll("BIG", "Big", vectors.astype(np.float32))
 """
@@ -164,3 +168,82 @@ def wal_size(path) -> int:
         return path.stat().st_size
     except FileNotFoundError:
         return 0
+
+
+HOLD_WRITE_LOCK = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_held_write_lock_is_busy_retry_for_writers_only(gallery, monkeypatch):
+    gallery.close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WRITE_LOCK, str(gallery.path)], stdout=subprocess.PIPE
+    )
+    try:
+        assert holder.stdout.readline().strip() == b"locked"
+        monkeypatch.setattr("itemrec.edge_runtime.gallery.BUSY_TIMEOUT_S", 0.2)
+        with Gallery.open(gallery.path) as reader:  # WAL: readers are never blocked
+            assert [i.code for i in reader.items()] == ["a", "b"]
+        with Gallery.open(gallery.path, write=True) as writer:
+            with pytest.raises(GalleryBusyError, match=r"g\.db: busy, retry"):
+                writer.enroll("c", "C", rows([0, 0, 1]))
+    finally:
+        holder.kill()
+        holder.wait()
+    with Gallery.open(gallery.path, write=True) as writer:  # free again
+        assert writer.enroll("c", "C", rows([0, 0, 1])) == 1
+
+
+def file_state(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_reading_changes_no_byte_and_leaves_no_journal(gallery, tmp_path):
+    gallery.close()
+    foreign = tmp_path / "foreign.db"
+    db = sqlite3.connect(foreign)  # rollback journal: WAL would rewrite its header
+    db.execute("CREATE TABLE customers (name TEXT)")
+    db.commit()
+    db.close()
+    before = file_state(tmp_path)
+    with Gallery.open(gallery.path) as reader:
+        reader.items(), reader.vectors(), reader.threshold, reader.revision
+    for write in (False, True):
+        with pytest.raises(GalleryError, match="not an itemrec gallery"):
+            Gallery.open(foreign, write=write)
+    assert file_state(tmp_path) == before
+
+
+def test_a_reader_cannot_write(gallery):
+    gallery.close()
+    with Gallery.open(gallery.path) as reader:
+        with pytest.raises(GalleryError, match="readonly"):
+            reader.set_threshold(0.5)
+
+
+def test_codes_and_names_are_one_printable_line(gallery):
+    for code in ("", "   ", "a\tb", "a\nb", " a"):
+        with pytest.raises(InputError, match="item code"):
+            gallery.enroll(code, None, rows([1, 0, 0]))
+    with pytest.raises(InputError, match="item name"):
+        gallery.enroll("c", "two\nlines", rows([1, 0, 0]))
+    assert [i.code for i in gallery.items()] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("threshold", "high", "setting 'threshold' is 'high'"),
+        ("threshold", "nan", "setting 'threshold'"),
+        ("revision", "x", "setting 'revision' is 'x'"),
+    ],
+)
+def test_hand_edited_settings_name_the_file(gallery, key, value, message):
+    gallery._set(key, value)  # as a hand edit with the sqlite3 shell would
+    with pytest.raises(GalleryError, match=f"g.db: {message}"):
+        getattr(gallery, key)

@@ -1,4 +1,5 @@
 import hashlib
+import os
 
 import pytest
 
@@ -39,8 +40,23 @@ def test_bad_specs_are_refused_with_a_reason(text, message):
 
 
 def test_missing_spec_file_is_a_spec_error(tmp_path):
-    with pytest.raises(ModelError, match="cannot read model spec"):
+    with pytest.raises(ModelError, match="absent.json: No such file"):
         ModelSpec.load(tmp_path / "absent.json")
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (os.mkfifo, "not a regular file"),  # would block a reader forever
+        (lambda p: p.write_bytes(b"{\xff}"), "model spec is not UTF-8"),
+        (lambda p: p.write_text("[1]"), "model.spec.json: .*JSON object"),
+    ],
+)
+def test_a_broken_sidecar_names_itself(tmp_path, make, message):
+    path = tmp_path / "model.spec.json"
+    make(path)
+    with pytest.raises(ModelError, match=message):
+        ModelSpec.load(path)
 
 
 def test_fingerprint_is_sha256_of_the_bytes(tmp_path):

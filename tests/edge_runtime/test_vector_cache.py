@@ -124,7 +124,12 @@ def test_a_version_1_gallery_is_migrated_and_logs_from_then_on(tmp_path):
         g._db.execute("DROP TABLE changes")
         g._db.execute("DELETE FROM settings WHERE key IN ('changes_from', 'gallery_id')")
         g._db.execute("UPDATE schema_version SET version = 1")
-    with Gallery.open(tmp_path / "old.db") as g:
+    before = (tmp_path / "old.db").read_bytes()
+    with Gallery.open(tmp_path / "old.db") as g:  # a reader never writes: no migration
+        assert g.gallery_id is None and g.changed_since(g.revision) is None  # reload all
+        assert g.items()[0].code == "a"
+    assert (tmp_path / "old.db").read_bytes() == before
+    with Gallery.open(tmp_path / "old.db", write=True) as g:
         revision = g.revision
         assert g.gallery_id and g.changed_since(revision) == set()
         assert g.changed_since(revision - 1) is None  # before the log began: reload all

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from itemrec.edge_runtime.errors import InputError
+from itemrec.edge_runtime.errors import InputError, ModelError
 from itemrec.train.config import check_resumable, load_config_file, resolve_config
 from itemrec.train.run_dir import RunDir
 
@@ -50,3 +50,26 @@ def test_resuming_with_another_config_is_refused(tmp_path):
     changed = resolve_config({}, {"data": "d", "out": str(tmp_path), "batch_size": 4})
     with pytest.raises(InputError, match=r"different configuration \(batch_size\)"):
         check_resumable(run_dir, changed)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: __import__("os").mkfifo(p), "not a regular file"),  # would block forever
+        (lambda p: p.write_bytes('{"epochs": "ü"}'.encode("latin-1")), "cannot read the config"),
+        (lambda p: p.write_text("[" * 100_000), "cannot read the config"),
+    ],
+    ids=["fifo", "latin-1", "nested"],
+)
+def test_an_unreadable_config_file_is_one_input_error(tmp_path, make, message):
+    path = tmp_path / "config.json"
+    make(path)
+    with pytest.raises(InputError, match=message):
+        load_config_file(path)
+
+
+def test_a_hand_edited_run_config_is_refused_when_resuming(tmp_path):
+    run = RunDir(tmp_path)
+    run.config.write_text("[1, 2, 3]")
+    with pytest.raises(ModelError, match="config.json: expected a JSON object"):
+        check_resumable(run, resolve_config({}, {"data": "x", "out": str(tmp_path)}))

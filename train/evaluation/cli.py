@@ -118,7 +118,7 @@ def _store_threshold(gallery_db: Path, model_path: Path, threshold: float) -> No
     from itemrec.edge_runtime.interpreter import EmbeddingModel
 
     fingerprint = EmbeddingModel(model_path, threads=1).fingerprint
-    with Gallery.open(gallery_db) as gallery:
+    with Gallery.open(gallery_db, write=True) as gallery:
         gallery.check_model(fingerprint, model_path)
         gallery.set_threshold(threshold)
     click.echo(f"{gallery_db}: unknown-item threshold {threshold:.4f} (open-set EER)")

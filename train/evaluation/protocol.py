@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from itemrec.edge_runtime.errors import ImageLoadError, InputError
+from itemrec.edge_runtime.files import read_regular_file
 from itemrec.edge_runtime.folders import flatten, scan_class_folders
 from itemrec.edge_runtime.images import load_model_input
 from itemrec.train.evaluation import metrics
@@ -113,7 +114,11 @@ def choose_representatives(
 def read_representatives_file(path, root) -> list[Path]:
     """One image path per line (relative to ``root`` or absolute); blank and # lines skipped."""
     root = Path(root)
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    data = read_regular_file(path, 100_000_000, InputError, "a representatives file")
+    try:
+        lines = data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 ({err.reason} at byte {err.start})") from None
     entries = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     return [p if p.is_absolute() else root / p for p in map(Path, entries)]
 
