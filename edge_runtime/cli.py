@@ -27,7 +27,7 @@ from itemrec.edge_runtime.enroll import (
 )
 from itemrec.edge_runtime.errors import ImageLoadError, InputError
 from itemrec.edge_runtime.events import DEFAULT_STABLE_FRAMES, EventStream, JsonLinesWriter
-from itemrec.edge_runtime.files import shown
+from itemrec.edge_runtime.files import read_regular_file, shown
 from itemrec.edge_runtime.gallery import Gallery, check_item_code
 from itemrec.edge_runtime.images import load_image
 from itemrec.edge_runtime.interpreter import EmbeddingModel
@@ -522,12 +522,12 @@ def serve(
 
 
 def read_token(path) -> str:
-    """The first line of a token file, which must not be empty."""
+    """The first line of a token file (a regular file of at most 4 KB), not empty."""
+    data = read_regular_file(path, 4096, what="a token file")
     try:
-        with open(path, encoding="utf-8") as handle:
-            token = handle.readline().strip()
-    except OSError as error:
-        raise InputError(f"cannot read token file {path}: {error.strerror}") from None
+        token = data.decode("utf-8").partition("\n")[0].strip()
+    except UnicodeDecodeError:
+        raise InputError(f"token file {shown(path)} is not UTF-8 text") from None
     if not token:
         raise InputError(f"token file {path} is empty")
     return token

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -198,3 +199,12 @@ def test_a_threshold_outside_the_cosine_range_is_bad_input(tmp_path, class_folde
     assert invoke("gallery", "set-threshold", "--db", db, "high").exit_code == ExitCode.USAGE
     with Gallery.open(db) as gallery:
         assert gallery.threshold is None
+
+
+def test_a_fifo_as_token_file_is_refused_not_waited_on(tmp_path):
+    fifo = tmp_path / "token"
+    os.mkfifo(fifo)
+    args = ("serve", "--model", INT8_MODEL, "--db", tmp_path / "g.db", "--token-file", fifo)
+    result = invoke(*args)
+    assert result.exit_code == ExitCode.BAD_INPUT, result.output
+    assert "not a regular file" in result.output and "token" in result.output
