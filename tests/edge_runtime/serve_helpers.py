@@ -36,20 +36,33 @@ FRAME_SIZE = (320, 240)  # width, height of the camera's frames
 ITEM_SIZE = 144  # the item fills the square the model sees of the default --roi 0.6
 
 
-def camera_video(path: Path, image: np.ndarray, seconds: float, fps: int = 10) -> Path:
-    """A 320 x 240 MJPG video showing ``image`` in the middle of a grey shelf for ``seconds``
-    (the server's camera; 10 frames/s keep the file quick to write)."""
+def camera_video(
+    path: Path,
+    image: np.ndarray,
+    seconds: float,
+    fps: int = 10,
+    first: tuple[np.ndarray, float] | None = None,
+) -> Path:
+    """A 320 x 240 MJPG video showing ``image`` in the middle of a grey shelf for ``seconds``,
+    after ``first`` (another image and its seconds) if given (the server's camera; 10 frames/s
+    keep the file quick to write)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, FRAME_SIZE)
+    assert writer.isOpened()
+    for shown, duration in ([first] if first else []) + [(image, seconds)]:
+        frame = _on_shelf(shown)
+        for _ in range(round(fps * duration)):
+            writer.write(frame)
+    writer.release()
+    return path
+
+
+def _on_shelf(image: np.ndarray) -> np.ndarray:
     width, height = FRAME_SIZE
     frame = np.full((height, width, 3), 90, np.uint8)
     top, left = (height - ITEM_SIZE) // 2, (width - ITEM_SIZE) // 2
     item = cv2.resize(image, (ITEM_SIZE, ITEM_SIZE), interpolation=cv2.INTER_NEAREST)
     frame[top : top + ITEM_SIZE, left : left + ITEM_SIZE] = cv2.cvtColor(item, cv2.COLOR_RGB2BGR)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, FRAME_SIZE)
-    assert writer.isOpened()
-    for _ in range(round(fps * seconds)):
-        writer.write(frame)
-    writer.release()
-    return path
+    return frame
 
 
 def photo(path: Path, image: np.ndarray) -> Path:

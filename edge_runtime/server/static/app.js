@@ -44,7 +44,12 @@ function showCurrent(scan) {
   $("current-score").textContent = scan ? `score ${scan.score.toFixed(2)}` : "";
 }
 
+const shownScans = new Set(); // "time code" of each scan in the list
+
 function addScan(scan, atEnd) {
+  const key = `${scan.time} ${scan.code}`;
+  if (shownScans.has(key)) return;
+  shownScans.add(key);
   const item = document.createElement("li");
   const time = document.createElement("time");
   time.textContent = new Date(scan.time * 1000).toLocaleTimeString();
@@ -52,21 +57,45 @@ function addScan(scan, atEnd) {
   const list = $("scans");
   if (atEnd) list.append(item);
   else list.prepend(item);
-  while (list.children.length > 20) list.lastChild.remove();
+  item.dataset.key = key;
+  while (list.children.length > 20) {
+    shownScans.delete(list.lastChild.dataset.key);
+    list.lastChild.remove();
+  }
 }
 
+// Subscribes before the page reads /v1/current and /v1/scans, and holds the events back until
+// those are shown: a scan published between the two reads is then neither lost (as it was when
+// the page subscribed last: a fast camera confirmed item A in that gap and the page never showed
+// it) nor shown twice (the list skips a scan it already has).
 function listenToEvents() {
   const source = new EventSource("/v1/events");
-  source.addEventListener("scan", (message) => {
+  let held = [];
+  const on = (kind, handler) => source.addEventListener(kind, (message) => {
+    if (held) held.push(() => handler(message));
+    else handler(message);
+  });
+  on("scan", (message) => {
     const scan = JSON.parse(message.data);
     showCurrent(scan);
     addScan(scan, false);
   });
-  source.addEventListener("camera_lost", () => {
+  on("camera_lost", () => {
     showCurrent(null);
     refreshHealth();
   });
-  source.addEventListener("ready", () => refreshHealth());
+  on("ready", () => refreshHealth());
+  // Subscribed once the stream answers; an error (no token yet) must not hold the page either.
+  const subscribed = new Promise((resolve) => {
+    source.addEventListener("open", resolve, { once: true });
+    source.addEventListener("error", resolve, { once: true });
+  });
+  const release = () => {
+    const waiting = held;
+    held = null;
+    for (const handle of waiting) handle();
+  };
+  return { subscribed, release };
 }
 
 // -- health and live view -------------------------------------------------------------------
@@ -200,6 +229,8 @@ async function enroll(fromCamera) {
 // -- start ----------------------------------------------------------------------------------
 async function start() {
   const health = await refreshHealth();
+  const events = listenToEvents();
+  await events.subscribed;
   try {
     const [current, scans] = await Promise.all([api("/v1/current"), api("/v1/scans")]);
     showCurrent(current);
@@ -208,13 +239,14 @@ async function start() {
   } catch (error) {
     $("health").textContent = error.message;
     return;
+  } finally {
+    events.release();
   }
   if (health && health.camera) {
     // Started after the page's load event, which an endless MJPEG stream would hold back.
     if (document.readyState === "complete") startLiveView();
     else window.addEventListener("load", startLiveView);
   }
-  listenToEvents();
   setInterval(refreshHealth, 5000);
 }
 
