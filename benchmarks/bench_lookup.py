@@ -115,7 +115,7 @@ def gallery_at_scale(items: int, dim: int, n_queries: int, k: int, rng, work: Pa
 
     result = {"items": items, "import_s": round(import_s, 2)}
     result["import_items_per_s"] = round(items / import_s)
-    with Gallery.open(db) as gallery:
+    with Gallery.open(db, write=True) as gallery:  # it enrols below
         assert GalleryLookup(gallery).cache_state == "fresh"  # the import wrote it
         cache_path(db).unlink()
         start = time.perf_counter()

@@ -1,0 +1,58 @@
+"""The benchmarks' device code runs, on tiny inputs, against today's runtime API.
+
+``bench_live`` and ``bench_lookup`` once broke unnoticed until a full ``make bench``: the loop
+had moved from ``embed`` to ``embed_bgr``, and galleries open read-only unless asked to write.
+Each runs here as a subprocess (the benchmarks pin CPUs and set thread variables at import),
+and nothing is written under ``benchmarks/results``.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "edge_runtime"))
+
+import numpy as np
+from edge_helpers import FIXTURES, INT8_MODEL, write_video
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def run_python(*args: str, cwd: Path = ROOT) -> str:
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_live_worker_times_the_loop(tmp_path):
+    images = np.load(FIXTURES / "tiny_reference.npz")["images"]
+    video = write_video(tmp_path / "camera.avi", list(images) * 8)  # 64 frames
+    out = run_python(
+        str(BENCHMARKS / "bench_live.py"), "--worker", str(INT8_MODEL), "1", str(video),
+        "--frames", "20",
+    )  # fmt: skip
+    row = json.loads(out.splitlines()[-1])
+    assert row["frames_per_s"] > 0 and row["raw_invoke_ms"] > 0
+    assert 0 < row["embed_ms"] < 1e3
+
+
+GALLERY_AT_SCALE = """
+import json, pathlib, sys
+import numpy as np
+import bench_lookup
+result = bench_lookup.gallery_at_scale(
+    2000, 16, 20, 5, np.random.default_rng(0), pathlib.Path(sys.argv[1])
+)
+print(json.dumps(result))
+"""
+
+
+def test_lookup_at_scale_imports_changes_and_reloads(tmp_path):
+    out = run_python("-c", GALLERY_AT_SCALE, str(tmp_path), cwd=BENCHMARKS)
+    result = json.loads(out.splitlines()[-1])
+    assert result["items"] == 2000 and result["import_items_per_s"] > 0
+    assert result["refresh_after_one_change_ms"]["p50"] > 0 and result["full_reload_ms"] > 0
