@@ -107,7 +107,7 @@ if [ ! -f "$DEFAULTS" ]; then
     cat > "$DEFAULTS" <<'EOF'
 # itemrec-edge settings: options of `itemrec-edge run` (itemrec-edge run --help).
 # After a change: sudo systemctl restart itemrec-edge
-ITEMREC_EDGE_ARGS="--camera=auto --threads=4 --stable-frames=3"
+ITEMREC_EDGE_ARGS="--camera=auto --threads=4 --stable-frames=4"
 EOF
 fi
 

@@ -17,7 +17,7 @@ Python API (stable; a front end needs only this)::
 
     events = EventStream()
     events.subscribe(JsonLinesWriter(sys.stdout))   # or any callable taking an Event
-    debouncer = Debouncer(stable_frames=3, min_score=None)
+    debouncer = Debouncer(stable_frames=4, min_score=None)
     scan = debouncer.update(identification, frame_number)
     if scan:
         events.publish(scan)
@@ -37,9 +37,10 @@ from itemrec.edge_runtime.lookup import Identification
 
 SCHEMA_VERSION = 1
 # Measured by benchmarks/bench_debounce.py (results/debounce.md): on 100 simulated scans of
-# the sample (hand-held, 15 % motion-blurred frames), 3 frames gave the fewest spurious scans +
-# missed items together (15, against 72 for 2 and 16 for 4; 450 spurious scans undebounced).
-DEFAULT_STABLE_FRAMES = 3
+# the sample (hand-held, 15 % motion-blurred frames), spurious scans + missed items for 2 / 3 /
+# 4 / 5 frames were 64 / 18 / 11 / 13 (411 spurious scans undebounced) with the current
+# recipe's model; an earlier model gave 72 / 15 / 16 / 19. 4 has the fewest over both.
+DEFAULT_STABLE_FRAMES = 4
 HISTORY = 100  # events kept for late subscribers (``EventStream.recent``)
 
 

@@ -23,6 +23,7 @@ from itemrec.edge_runtime import camera_sources
 from itemrec.edge_runtime.camera_sources import CameraSpec, gstreamer_available, parse_camera
 from itemrec.edge_runtime.cli import main
 from itemrec.edge_runtime.errors import CameraError, ExitCode, InputError
+from itemrec.edge_runtime.events import DEFAULT_STABLE_FRAMES
 from itemrec.edge_runtime.gallery import Gallery
 from itemrec.edge_runtime.images import load_image
 from itemrec.edge_runtime.interpreter import EmbeddingModel
@@ -88,7 +89,8 @@ def test_picamera2_run_recognizes_sample_items_and_emits_debounced_events(
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert [e["event"] for e in events] == ["ready", "scan", "scan", "camera_lost"]
     assert events[0]["source"] == "picamera2:0" and events[0]["items"] == 3
-    assert [(e["code"], e["frames"]) for e in events[1:3]] == [("badger", 3), ("black_nib", 3)]
+    confirmed = [("badger", DEFAULT_STABLE_FRAMES), ("black_nib", DEFAULT_STABLE_FRAMES)]
+    assert [(e["code"], e["frames"]) for e in events[1:3]] == confirmed
     assert events[2]["name"] == "black nib"
     assert min(e["score"] for e in events[1:3]) > 0.99  # the right colours: BGR kept as is
     calls = standin()

@@ -24,6 +24,7 @@ from edge_helpers import (
 )
 
 from itemrec.edge_runtime.errors import ExitCode
+from itemrec.edge_runtime.events import DEFAULT_STABLE_FRAMES
 from itemrec.edge_runtime.interpreter import EmbeddingModel
 
 BLOCKER = Path(__file__).resolve().parent / "no_tensorflow"
@@ -123,7 +124,8 @@ def test_build_identify_and_run_live_without_tensorflow(
     scans = events[1:3]
     assert [e["code"] for e in scans] == ["A", "C"]  # the unknown item is no scan
     assert scans[0]["name"] == "Apple juice" and scans[0]["score"] > 0.999
-    assert scans[0]["frames"] == 3 and scans[0]["frame"] == 3  # confirmed on its third frame
+    # Confirmed on its DEFAULT_STABLE_FRAMES-th frame.
+    assert scans[0]["frames"] == scans[0]["frame"] == DEFAULT_STABLE_FRAMES
     assert "stopped delivering frames" in events[-1]["reason"]
 
     # --max-frames stops on purpose: exit 0.

@@ -11,6 +11,7 @@ from edge_helpers import INT8_MODEL, ITEM_IMAGES, UNKNOWN_IMAGE, write_video
 
 from itemrec.edge_runtime.cli import main
 from itemrec.edge_runtime.events import (
+    DEFAULT_STABLE_FRAMES,
     SCHEMA_VERSION,
     CameraLost,
     Debouncer,
@@ -132,7 +133,7 @@ def test_a_video_of_item_junk_frame_item_gives_one_event(tmp_path, db, reference
 
     debounced = events()
     assert [e["event"] for e in debounced] == ["ready", "scan", "camera_lost"]
-    assert debounced[1]["code"] == "A" and debounced[1]["frames"] == 3
+    assert debounced[1]["code"] == "A" and debounced[1]["frames"] == DEFAULT_STABLE_FRAMES
     # The control: undebounced, the junk frame splits the visit into two scans.
     undebounced = events("--stable-frames", "1")
     assert [(e["event"], e.get("frame")) for e in undebounced if e["event"] == "scan"] == [
