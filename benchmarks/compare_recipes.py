@@ -11,8 +11,8 @@ A finished step is not run again (rerun to resume). ``frozen`` is the no-trainin
 baseline (ImageNet features). Seeds are paired: seed s is the same split, initialisation
 and evaluation draws for every recipe, so differences are read per seed.
 
-Results: ``benchmarks/results/recipes-<set>.json`` and ``.md`` (every command is listed);
-runs under ``build/compare/<set>/``.
+Results: ``benchmarks/results/recipes-<set>.json`` and ``.md`` (every command is listed; the
+table holds every run found under ``build/compare/<set>/``), or ``--results-name``.
 """
 
 from __future__ import annotations
@@ -140,7 +140,12 @@ def table(rows: list[dict], reference: str) -> list[str]:
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds.")
 @click.option("--reference", default="new", show_default=True, help="Recipe of the paired diff.")
 @click.option("--table-only", is_flag=True, help="Only collect what has run into the table.")
-def main(set_name, recipes, seeds, reference, table_only):
+@click.option(
+    "--results-name",
+    default=None,
+    help="File name of the results, without suffix [default: recipes-<set>].",
+)
+def main(set_name, recipes, seeds, reference, table_only, results_name):
     seeds = [int(s) for s in seeds.split(",")]
     out = ROOT / "build" / "compare" / set_name
     commands = {}
@@ -160,7 +165,7 @@ def main(set_name, recipes, seeds, reference, table_only):
         if (out / f"{recipe}-s{seed}" / "eval" / "cmc.json").is_file()
     }
     RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / f"recipes-{set_name}"
+    stem = RESULTS / (results_name or f"recipes-{set_name}")
     stem.with_suffix(".json").write_text(
         json.dumps({"rows": rows, "commands": listed, "exit_codes": codes}, indent=1)
     )
