@@ -25,16 +25,22 @@ def report(ctx: click.Context, error: ItemrecError):
     ctx.exit(int(error.exit_code))
 
 
+def invoke_reporting(invoke, ctx: click.Context):
+    """``invoke(ctx)``; an ``ItemrecError`` becomes one line and its exit code, and Ctrl-C
+    ``<tool>: interrupted``."""
+    try:
+        return invoke(ctx)
+    except ItemrecError as error:
+        report(ctx, error)
+    except KeyboardInterrupt:
+        interrupted(ctx.find_root().info_name)
+
+
 class ItemrecCommand(click.Command):
     """A click command whose ``ItemrecError`` becomes one line and the table's exit code."""
 
     def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except ItemrecError as error:
-            report(ctx, error)
-        except KeyboardInterrupt:
-            interrupted(ctx.find_root().info_name)
+        return invoke_reporting(super().invoke, ctx)
 
 
 class ItemrecGroup(click.Group):
@@ -43,12 +49,7 @@ class ItemrecGroup(click.Group):
     command_class = ItemrecCommand
 
     def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except ItemrecError as error:
-            report(ctx, error)
-        except KeyboardInterrupt:
-            interrupted(ctx.find_root().info_name)
+        return invoke_reporting(super().invoke, ctx)
 
 
 ItemrecGroup.group_class = ItemrecGroup
