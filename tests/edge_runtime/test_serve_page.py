@@ -98,7 +98,7 @@ def test_the_page_scans_enrols_and_lists(browser, tmp_path, reference):
 
 
 # Holds the page's first read of /v1/current until the test releases it, once the camera has
-# confirmed item A (after showing item B for 3 s). A page that subscribed to the events after
+# confirmed item A (after showing item B for 6 s). A page that subscribed to the events after
 # that read never showed A (CI's fast machine met that gap by chance).
 HOLD_FIRST_READ = """
 const realFetch = window.fetch;
@@ -117,7 +117,7 @@ def test_a_scan_between_the_pages_first_read_and_its_subscription_is_shown(
 ):
     images = reference["images"]
     db = make_gallery(tmp_path / "g.db", images)
-    first = (images[ITEM_IMAGES["B"]], 3.0)
+    first = (images[ITEM_IMAGES["B"]], 6.0)  # ample time for the page to load meanwhile
     video = camera_video(tmp_path / "ba.avi", images[ITEM_IMAGES["A"]], 30, first=first)
     browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": HOLD_FIRST_READ})
     wait = WebDriverWait(browser, 30)
