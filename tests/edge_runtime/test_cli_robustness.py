@@ -78,7 +78,7 @@ def test_ctrl_c_at_any_moment_ends_quietly(gallery_setup, tmp_path, reference):
     itemrec code runs yet, so those rounds are not judged. In the start-up rounds only the
     traceback is judged: a SIGINT there can also land in click's argument parsing ("Aborted!",
     exit 1, seen once in CI), in LiteRT's import (which then reads as "no TFLite interpreter
-    installed", exit 4) or in OpenCV's opening of the video (exit 6), each a window of a few
+    installed", exit 4) or in OpenCV's first reads (a lost camera, exit 6), each a window of a few
     milliseconds (found by sweeping the delay in 10 ms steps). The last two rounds wait for the
     command's first output instead of a delay: timed rounds alone all landed after the end of
     the job once the machine was fast enough (CI: 1000 identifications took 0.6 s).
