@@ -24,7 +24,7 @@ from pathlib import Path
 
 import click
 import numpy as np
-from bench_resolution import DATA, WORK, available_data, prepare
+from bench_resolution import DATA, WORK, available_data, data_option, prepare
 from commands import write_results
 
 from itemrec.edge_runtime.enroll import build_gallery
@@ -126,13 +126,7 @@ def markdown(rows: list[dict], size: int) -> str:
 
 @click.command()
 @click.option("--size", default=128, show_default=True, help="bench_resolution's model size.")
-@click.option(
-    "--data",
-    "datasets",
-    multiple=True,
-    type=click.Choice(list(DATA)),
-    help="Data sets [default: both; the sample alone while build/devdata is missing].",
-)
+@data_option
 def main(size, datasets):
     """Rank-1, open-set EER, gallery size and latency against K augmented views."""
     datasets = available_data(datasets)

@@ -55,6 +55,14 @@ DATA = {
     "devdata": (DEVDATA / "train", DEVDATA / "enrolled", DEVDATA / "unknown"),
 }
 
+data_option = click.option(
+    "--data",
+    "datasets",
+    multiple=True,
+    type=click.Choice(list(DATA)),
+    help="Data sets [default: both; the sample alone while build/devdata is missing].",
+)
+
 
 def commands(data: str, size: int) -> dict[str, dict[str, list]]:
     """The train, convert and evaluate commands of one data set and size, by step."""
@@ -163,13 +171,7 @@ def markdown(rows: list[dict], shown: list[str]) -> str:
 
 @click.command()
 @click.option("--size", "sizes", multiple=True, type=int, default=SIZES, show_default=True)
-@click.option(
-    "--data",
-    "datasets",
-    multiple=True,
-    type=click.Choice(list(DATA)),
-    help="Data sets [default: both; the sample alone while build/devdata is missing].",
-)
+@data_option
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1))
 @click.option("--frames", default=200, show_default=True, help="Frames timed per model.")
 def main(sizes, datasets, jobs, frames):

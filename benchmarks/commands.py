@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SAMPLE_TRAIN = ROOT / "data" / "sample" / "train"
 SAMPLE_UNSEEN = ROOT / "data" / "sample" / "unseen"
+REFERENCE_RUN = ROOT / "build" / "bench_convert" / "run"  # bench_convert trains, int8_study reads
 DEVDATA = ROOT / "build" / "devdata"  # `make devdata`
 RESULTS = ROOT / "benchmarks" / "results"
 LOG_TAIL_LINES = 15

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 import numpy as np
-from commands import ROOT, SAMPLE_UNSEEN
+from commands import REFERENCE_RUN, ROOT, SAMPLE_UNSEEN
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -99,7 +99,7 @@ def size_breakdown(content: bytes) -> dict:
     "--run",
     "run_dir",
     type=click.Path(path_type=Path),
-    default=ROOT / "build" / "bench_convert" / "run",
+    default=REFERENCE_RUN,
     show_default=True,
 )
 @click.option("--verify-images", default=1000, show_default=True)
