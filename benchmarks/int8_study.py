@@ -1,4 +1,5 @@
-"""What makes post-training int8 faithful: calibration count, image choice, per-channel weights.
+"""What makes post-training int8 faithful: calibration count, image choice, per-channel weights,
+and which layers carry the error (TFLite's quantisation debugger; the worst kept in float).
 
 On ``bench_convert``'s reference run (EfficientNet-Lite0, 96 px, 1+1 epochs; ``make bench``
 or ``bench_convert.py`` trains it), each setting is converted to a full-integer ``.tflite``
@@ -14,7 +15,6 @@ Writes ``benchmarks/results/int8_study.json`` and ``int8_study.md``.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import click
@@ -35,6 +35,8 @@ SETTINGS = [
     ("200 random, per-tensor everywhere", 200, "random", False, False, True),
     ("200 random, the older quantizer", 200, "random", True, True, False),
 ]
+#: How many of the worst layers (by the quantisation debugger) are kept in float.
+FLOAT_LAYER_COUNTS = (1, 2, 4)
 
 
 def calibration_images(run, count: int, choice: str) -> np.ndarray:
@@ -54,9 +56,7 @@ def convert(model, images, per_channel: bool, dense_per_channel: bool, mlir: boo
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: (
-        [np.asarray(image, np.float32)[np.newaxis]] for image in images
-    )
+    converter.representative_dataset = _feed(images)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.uint8
     converter.inference_output_type = tf.int8
@@ -66,6 +66,68 @@ def convert(model, images, per_channel: bool, dense_per_channel: bool, mlir: boo
         not dense_per_channel
     )
     return bytes(converter.convert())
+
+
+def layer_errors(model, calibration, debug_images) -> list[dict]:
+    """Each quantised op's output error against the float op on the same input (TFLite's
+    quantisation debugger), as a multiple of the error rounding alone would give
+    (``step^2 / 12``), worst first."""
+    import csv
+    import io
+
+    from itemrec.train.keras_api import tf
+
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=_float_io_converter(model, calibration), debug_dataset=_feed(debug_images)
+    )
+    debugger.run()
+    dump = io.StringIO()
+    debugger.layer_statistics_dump(dump)
+    rows = []
+    for row in csv.DictReader(io.StringIO(dump.getvalue())):
+        step = float(row["scale"])
+        rows.append(
+            {
+                "op": row["op_name"],
+                "tensor": row["tensor_name"],
+                "layer": _layer_name(row["tensor_name"]),
+                "rmse": float(row["mean_squared_error"]) ** 0.5,
+                "step": step,
+                "error_over_rounding": float(row["mean_squared_error"]) / (step**2 / 12),
+            }
+        )
+    return sorted(rows, key=lambda r: -r["error_over_rounding"])
+
+
+def _layer_name(tensor: str) -> str:
+    """``embedder/block0_dw_relu/Relu6;...`` -> ``block0_dw_relu``."""
+    parts = tensor.split(";")[0].split("/")
+    return parts[1] if len(parts) > 2 else parts[0]
+
+
+def convert_keeping_float(model, calibration, tensors: list[str]) -> bytes:
+    """Post-training int8 with the ops producing ``tensors`` left in float (float in/out)."""
+    from itemrec.train.keras_api import tf
+
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=_float_io_converter(model, calibration),
+        debug_dataset=_feed(calibration[:1]),
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=tensors),
+    )
+    return bytes(debugger.get_nondebug_quantized_model())
+
+
+def _float_io_converter(model, calibration):
+    from itemrec.train.keras_api import tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = _feed(calibration)
+    return converter
+
+
+def _feed(images):
+    return lambda: ([np.asarray(image, np.float32)[np.newaxis]] for image in images)
 
 
 def size_breakdown(content: bytes) -> dict:
@@ -107,7 +169,7 @@ def main(run_dir: Path, verify_images: int):
     """Convert the reference run with each calibration setting and measure fidelity."""
     from itemrec.convert.distill import embed
     from itemrec.convert.samples import sample_classes
-    from itemrec.convert.verify import cosines, rank1, tflite_embeddings
+    from itemrec.convert.verify import cosines, median_latency_ms, rank1, tflite_embeddings
     from itemrec.edge_runtime.interpreter import EmbeddingModel
     from itemrec.train.run_dir import load_run
 
@@ -117,45 +179,75 @@ def main(run_dir: Path, verify_images: int):
     work = ROOT / "build" / "int8_study"
     work.mkdir(parents=True, exist_ok=True)
     rows = []
-    for name, count, choice, per_channel, dense_per_channel, mlir in SETTINGS:
-        start = time.perf_counter()
-        images = calibration_images(run, count, choice)
-        content = convert(run.embedder, images, per_channel, dense_per_channel, mlir)
+
+    def measure(name: str, content: bytes, **setting):
         path = work / f"{len(rows)}.tflite"
         path.write_bytes(content)
-        embedded = tflite_embeddings(EmbeddingModel(path, threads=2), verification.images)
+        model = EmbeddingModel(path, threads=1)
+        embedded = tflite_embeddings(model, verification.images)
         similarity = cosines(reference, embedded)
         rows.append(
             {
                 "setting": name,
-                "calibration_images": int(len(images)),
-                "choice": choice,
-                "per_channel_conv": per_channel,
-                "per_channel_dense": dense_per_channel,
-                "mlir_quantizer": mlir,
+                **setting,
                 "cosine_mean": float(similarity.mean()),
                 "cosine_min": float(similarity.min()),
                 "rank1_keras": rank1(reference, verification.labels),
                 "rank1_tflite": rank1(embedded, verification.labels),
                 "size_bytes": len(content),
-                "seconds": round(time.perf_counter() - start, 1),
+                "invoke_ms_1_thread": median_latency_ms(model, verification.images[0], 200),
             }
         )
         click.echo(json.dumps(rows[-1]), err=True)
+
+    for name, count, choice, per_channel, dense_per_channel, mlir in SETTINGS:
+        images = calibration_images(run, count, choice)
+        content = convert(run.embedder, images, per_channel, dense_per_channel, mlir)
+        measure(
+            name,
+            content,
+            calibration_images=int(len(images)),
+            per_channel_conv=per_channel,
+            per_channel_dense=dense_per_channel,
+            mlir_quantizer=mlir,
+        )
+    default_images = calibration_images(run, 200, "random")
+    errors = layer_errors(run.embedder, default_images, verification.images[:64])
+    for count in FLOAT_LAYER_COUNTS:
+        kept = [e["tensor"] for e in errors[:count]]
+        layers = ", ".join(e["layer"] for e in errors[:count])
+        content = convert_keeping_float(run.embedder, default_images, kept)
+        measure(f"worst {count} in float ({layers}), float in/out", content, calibration_images=200)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "int8_study.json").write_text(json.dumps(rows, indent=1) + "\n")
     lines = [
         f"int8 post-training quantisation of `{run_dir.relative_to(ROOT)}` (bench_convert's "
         f"run), verified on {len(verification.images)} images of data/sample/unseen.",
         "",
-        "| setting | images | cos mean | cos min | rank-1 Keras | rank-1 int8 | size MB |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| setting | images | cos mean | cos min | rank-1 Keras | rank-1 int8 | size MB "
+        "| invoke ms (1 thread) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
         f"| {r['setting']} | {r['calibration_images']} | {r['cosine_mean']:.4f} | "
         f"{r['cosine_min']:.4f} | {100 * r['rank1_keras']:.1f} % | "
-        f"{100 * r['rank1_tflite']:.1f} % | {r['size_bytes'] / 1e6:.2f} |"
+        f"{100 * r['rank1_tflite']:.1f} % | {r['size_bytes'] / 1e6:.2f} | "
+        f"{r['invoke_ms_1_thread']:.2f} |"
         for r in rows
+    ]
+    lines += [
+        "",
+        "Where the error comes from: each op's output error against the float op on the same "
+        "input, over the error int8 rounding of its output alone would give (`step^2 / 12`), "
+        f"on {min(64, len(verification.images))} verification images, worst first:",
+        "",
+        "| op | layer | RMS error | output step | error / rounding |",
+        "|---|---|---:|---:|---:|",
+        *[
+            f"| {e['op']} | {e['layer']} | {e['rmse']:.4f} | {e['step']:.4f} | "
+            f"{e['error_over_rounding']:.1f} |"
+            for e in errors[:8]
+        ],
     ]
     first = (work / "0.tflite").read_bytes()
     fp32 = ROOT / "build" / "bench_convert" / "models" / "float32.tflite"
@@ -170,7 +262,7 @@ def main(run_dir: Path, verify_images: int):
         "|---|---:|---:|",
         *[f"| {k} | {v / 1e6:.3f} | {100 * v / len(first):.1f} % |" for k, v in parts.items()],
     ]
-    rows.append({"size_breakdown": parts})
+    rows.append({"size_breakdown": parts, "layer_errors": errors})
     (RESULTS / "int8_study.json").write_text(json.dumps(rows, indent=1) + "\n")
     (RESULTS / "int8_study.md").write_text("\n".join(lines) + "\n")
     click.echo("\n".join(lines))
