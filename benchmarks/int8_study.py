@@ -1,11 +1,12 @@
-"""What makes post-training int8 faithful: calibration count, image choice, per-channel weights,
-and which layers carry the error (TFLite's quantisation debugger; the worst kept in float).
+"""What makes post-training int8 faithful: bias correction, calibration count, image choice,
+per-channel weights, and which layers carry the error (TFLite's quantisation debugger; the
+worst kept in float).
 
 On ``bench_convert``'s reference run (EfficientNet-Lite0, 96 px, 1+1 epochs; ``make bench``
 or ``bench_convert.py`` trains it), each setting is converted to a full-integer ``.tflite``
 and compared with the run's Keras embedder on the sample's unseen items (the verification set
 of ``bench_convert``): mean and minimum cosine, rank-1 and size. Not part of ``make bench``
-(about 10 minutes); its result chose ``itemrec-convert --int8``'s defaults.
+(about 15 minutes); its result chose ``itemrec-convert --int8``'s defaults.
 
     python benchmarks/int8_study.py [--run RUN]
 
@@ -24,16 +25,19 @@ from commands import REFERENCE_RUN, ROOT, SAMPLE_UNSEEN
 RESULTS = ROOT / "benchmarks" / "results"
 
 # (name, calibration images, how they are drawn, per-channel conv, per-channel dense,
-#  the MLIR quantizer (False: the older one))
+#  the MLIR quantizer (False: the older one), bias correction)
 SETTINGS = [
-    ("200 random (the default)", 200, "random", True, True, True),
-    ("50 random", 50, "random", True, True, True),
-    ("500 random", 500, "random", True, True, True),
-    ("all 540 training images", 1000, "random", True, True, True),
-    ("1 per class (270)", 270, "per_class", True, True, True),
-    ("200 random, per-tensor dense", 200, "random", True, False, True),
-    ("200 random, per-tensor everywhere", 200, "random", False, False, True),
-    ("200 random, the older quantizer", 200, "random", True, True, False),
+    ("200 random, bias correction (the default)", 200, "random", True, True, True, True),
+    ("50 random, bias correction", 50, "random", True, True, True, True),
+    ("500 random, bias correction", 500, "random", True, True, True, True),
+    ("200 random", 200, "random", True, True, True, False),
+    ("50 random", 50, "random", True, True, True, False),
+    ("500 random", 500, "random", True, True, True, False),
+    ("all 540 training images", 1000, "random", True, True, True, False),
+    ("1 per class (270)", 270, "per_class", True, True, True, False),
+    ("200 random, per-tensor dense", 200, "random", True, False, True, False),
+    ("200 random, per-tensor everywhere", 200, "random", False, False, True, False),
+    ("200 random, the older quantizer", 200, "random", True, True, False, False),
 ]
 #: How many of the worst layers (by the quantisation debugger) are kept in float.
 FLOAT_LAYER_COUNTS = (1, 2, 4)
@@ -167,6 +171,7 @@ def size_breakdown(content: bytes) -> dict:
 @click.option("--verify-images", default=1000, show_default=True)
 def main(run_dir: Path, verify_images: int):
     """Convert the reference run with each calibration setting and measure fidelity."""
+    from itemrec.convert.bias_correction import corrected_copy
     from itemrec.convert.distill import embed
     from itemrec.convert.samples import sample_classes
     from itemrec.convert.verify import cosines, median_latency_ms, rank1, tflite_embeddings
@@ -200,9 +205,10 @@ def main(run_dir: Path, verify_images: int):
         )
         click.echo(json.dumps(rows[-1]), err=True)
 
-    for name, count, choice, per_channel, dense_per_channel, mlir in SETTINGS:
+    for name, count, choice, per_channel, dense_per_channel, mlir, corrected in SETTINGS:
         images = calibration_images(run, count, choice)
-        content = convert(run.embedder, images, per_channel, dense_per_channel, mlir)
+        model = corrected_copy(run.embedder, images)[0] if corrected else run.embedder
+        content = convert(model, images, per_channel, dense_per_channel, mlir)
         measure(
             name,
             content,
@@ -210,6 +216,7 @@ def main(run_dir: Path, verify_images: int):
             per_channel_conv=per_channel,
             per_channel_dense=dense_per_channel,
             mlir_quantizer=mlir,
+            bias_correction=corrected,
         )
     default_images = calibration_images(run, 200, "random")
     errors = layer_errors(run.embedder, default_images, verification.images[:64])
@@ -217,7 +224,11 @@ def main(run_dir: Path, verify_images: int):
         kept = [e["tensor"] for e in errors[:count]]
         layers = ", ".join(e["layer"] for e in errors[:count])
         content = convert_keeping_float(run.embedder, default_images, kept)
-        measure(f"worst {count} in float ({layers}), float in/out", content, calibration_images=200)
+        measure(
+            f"worst {count} in float ({layers}), float in/out, no bias correction",
+            content,
+            calibration_images=200,
+        )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "int8_study.json").write_text(json.dumps(rows, indent=1) + "\n")
     lines = [

@@ -2,9 +2,10 @@
 
 Steps: load the run's embedder; draw the representative (training) images when the variant
 needs them (int8 calibration, QAT or pruning fine-tune) and the held-out verification
-images; fine-tune (prune, QAT); convert; embed the spec; write to a temporary file beside
-the output; verify it with the device's interpreter; move it into place only if it passes
-(or ``force``). The report is written either way.
+images; fine-tune (prune, QAT); correct int8 biases (``convert.bias_correction``); convert;
+embed the spec; write to a temporary file beside the output; verify it with the device's
+interpreter; move it into place only if it passes (or ``force``). The report is written
+either way.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class ConvertOptions:
     variant: str = "float32"
     representative_data: Path | None = None
     calibration_images: int = 200
+    bias_correction: bool = True
     finetune_images: int = 500
     verify_data: Path | None = None
     verify_images: int = 100
@@ -162,6 +164,8 @@ def convert_run(run_dir, output, options: ConvertOptions) -> dict:
             finetuned_reference = embed(model, verification.images)
         click.echo(f"converting to {options.variant} ...", err=True)
         if options.quantization == "int8":
+            if options.bias_correction and options.variant != "qat":
+                model = _bias_corrected(model, calibration.images, report)
             with _progress(len(calibration.images), "calibrating") as update:
                 content = export.convert(model, "int8", calibration.images, update)
             report["calibration_images"] = len(calibration.images)
@@ -197,6 +201,16 @@ def convert_run(run_dir, output, options: ConvertOptions) -> dict:
         return report
     finally:
         temp.unlink(missing_ok=True)
+
+
+def _bias_corrected(model, images, report: dict):
+    """A copy of ``model`` whose biases cancel the mean error of int8 weights (the QAT
+    variant's fine-tune has already adapted to its rounding)."""
+    from itemrec.convert.bias_correction import corrected_copy
+
+    corrected, layers = corrected_copy(model, images)
+    report["bias_correction"] = {"layers": layers}
+    return corrected
 
 
 def _finetune(run: Run, options: ConvertOptions, report: dict, embed):
