@@ -24,6 +24,8 @@ import click
 import numpy as np
 from commands import ROOT, run_batch, show
 
+from itemrec.train.config import TrainConfig
+
 RESULTS = Path(__file__).resolve().parent / "results"
 SETS = {
     "sample": {"train": "data/sample/train", "unseen": "data/sample/unseen", "unknown": None},
@@ -45,8 +47,9 @@ OLD_MECHANICS = [
     *("--backbone-lr-scale", 1, "--warmup-fraction", 0, "--clip-norm", 0),
     *("--no-collapse-guard", "--no-cache-features", "--augmentations", "crop,lighting"),
 ]
+FROZEN = f"pretrained:efficientnet_lite0@{TrainConfig.image_size}"
 RECIPES = {
-    "frozen": None,  # pretrained:efficientnet_lite0@96, no training
+    "frozen": None,  # ImageNet features at the default input size (FROZEN), no training
     "new": [],  # the defaults: --data and --out only
     "old-defaults": [  # TrainConfig before issue 15 (the seed study's numbers)
         *("--frozen-epochs", 20, "--finetune-epochs", 30, "--frozen-lr", 1e-3),
@@ -60,6 +63,9 @@ RECIPES = {
     ],
     **{f"loss-{name}": ["--loss", name] for name in ("softmax", "triplet", "arcface", "cosface")},
     "loss-subcenter": ["--loss", "subcenter"],
+    # the defaults at another input side (the resolution study ran frozen heads only)
+    **{f"size-{px}": ["--image-size", px] for px in (96, 128, 160)},
+    "size-160-ft800": ["--image-size", 160, "--finetune-steps", 800],  # twice the fine-tuning
 }
 
 
@@ -72,7 +78,7 @@ def commands_for(set_name: str, recipe: str, seed: int, out: Path) -> dict[str, 
         *(("--unknown", ROOT / data["unknown"]) if data["unknown"] else ()),
     ]
     if RECIPES[recipe] is None:
-        return {f"{recipe}-s{seed}-eval": [*evaluate, "pretrained:efficientnet_lite0@96"]}
+        return {f"{recipe}-s{seed}-eval": [*evaluate, FROZEN]}
     train = [
         *("itemrec-train", "--data", ROOT / data["train"], "--out", run / "run"),
         *("--seed", seed, *RECIPES[recipe]),

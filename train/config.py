@@ -31,7 +31,10 @@ class TrainConfig:
     out: str = ""
     backbone: str = "efficientnet_lite0"
     weights: str = "imagenet"  # "imagenet", "none" or a weights file
-    image_size: int = 96  # 0: the backbone's own (224 for Lite0): 5.4x the pixels of 96
+    # 160 over 96 px: rank-1 +6.1 +- 0.9 points on the dev benchmark, +6.6 +- 1.0 on the sample
+    # (3 paired seeds each; README "How the defaults were chosen"), for ~2.7x the training time.
+    # 0: the backbone's own (224 for Lite0).
+    image_size: int = 160
     embedding_size: int = 128
     hidden_units: int = 512
     dropout: float = 0.5
