@@ -44,13 +44,13 @@ def correct_biases(model, images: np.ndarray) -> int:
     if not targets:
         return 0
     probe = keras.Model(model.inputs, [layer.input for layer, _ in targets])
-    errors = [_error_layer(layer, norm) for layer, norm in targets]
-    totals = [np.zeros(error.units, np.float64) for error in errors]
+    errors = [_error_operation(layer, norm) for layer, norm in targets]
+    totals = [0.0] * len(targets)
     for start in range(0, len(images), BATCH):
         inputs = probe(np.asarray(images[start : start + BATCH], np.float32), training=False)
         inputs = inputs if isinstance(inputs, list) else [inputs]
         for i, (error, x) in enumerate(zip(errors, inputs, strict=True)):
-            totals[i] += _channel_sums(error.apply(x))
+            totals[i] = totals[i] + _channel_sums(error(x))
     for (layer, norm), total in zip(targets, totals, strict=True):
         _subtract_from_bias(layer, norm, total / len(images))
     return len(targets)
@@ -63,21 +63,6 @@ def rounded_error(folded: np.ndarray) -> np.ndarray:
     safe = np.where(scale > 0, scale, 1.0)
     quantised = np.clip(np.round(flat / safe), -127, 127) * scale
     return (quantised - flat).reshape(folded.shape)
-
-
-class _ErrorLayer:
-    """A weighted layer's own operation with the rounding error as its (bias-free) kernel."""
-
-    def __init__(self, layer, kernel_error: np.ndarray):
-        config = {**layer.get_config(), "use_bias": False, "activation": None}
-        config.pop("name", None)
-        self.layer = layer.__class__.from_config(config)
-        self.layer.build(layer.input_shape)
-        self.layer.set_weights([kernel_error.astype(np.float32)])
-        self.units = _output_channels(layer, kernel_error)
-
-    def apply(self, x):
-        return self.layer(x)
 
 
 def _targets(model):
@@ -114,25 +99,28 @@ def _fold_factor(norm) -> np.ndarray | None:
     return gamma / np.sqrt(norm.moving_variance.numpy() + norm.epsilon)
 
 
-def _error_layer(layer, norm) -> _ErrorLayer:
-    """The error kernel in the layer's own (unfolded) units: folded error / fold factor."""
+def _error_operation(layer, norm):
+    """``layer``'s own operation (strides, padding) without bias or activation, whose kernel
+    is the rounding error in the layer's unfolded units (folded error / fold factor)."""
+    config = {**layer.get_config(), "use_bias": False, "activation": None}
+    config.pop("name", None)
+    operation = layer.__class__.from_config(config)
+    operation.build(layer.input_shape)
+    operation.set_weights([_kernel_error(layer, norm).astype(np.float32)])
+    return operation
+
+
+def _kernel_error(layer, norm) -> np.ndarray:
     kernel = layer.get_weights()[0]
     factor = _fold_factor(norm)
     if factor is None:
-        return _ErrorLayer(layer, rounded_error(kernel))
+        return rounded_error(kernel)
+    safe = np.where(factor != 0, factor, 1.0)
     if isinstance(layer, keras.layers.DepthwiseConv2D):
         height, width, inputs, multiplier = kernel.shape
         folded = kernel.reshape(height, width, inputs * multiplier) * factor
-        error = rounded_error(folded) / np.where(factor != 0, factor, 1.0)
-        return _ErrorLayer(layer, error.reshape(kernel.shape))
-    error = rounded_error(kernel * factor) / np.where(factor != 0, factor, 1.0)
-    return _ErrorLayer(layer, error)
-
-
-def _output_channels(layer, kernel) -> int:
-    if isinstance(layer, keras.layers.DepthwiseConv2D):
-        return kernel.shape[2] * kernel.shape[3]
-    return kernel.shape[-1]
+        return (rounded_error(folded) / safe).reshape(kernel.shape)
+    return rounded_error(kernel * factor) / safe
 
 
 def _channel_sums(output) -> np.ndarray:
