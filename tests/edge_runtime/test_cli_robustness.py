@@ -88,13 +88,7 @@ def test_ctrl_c_at_any_moment_ends_quietly(gallery_setup, tmp_path, reference):
     run = [EDGE, "run", "--headless", "--model", INT8_MODEL, "--db", db, "--camera", video]
     run = list(map(str, run))
     for delay in (0.1, 0.2, 0.4, 0.8):
-        proc = subprocess.Popen(
-            run,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            preexec_fn=_default_sigint,
-        )
+        proc = _start(run, stdout=subprocess.DEVNULL)
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
@@ -111,26 +105,24 @@ def test_ctrl_c_at_any_moment_ends_quietly(gallery_setup, tmp_path, reference):
 
 def _interrupt_after_first_line(command: list[str]) -> tuple[int, str]:
     """SIGINT once ``command`` prints its first line; its exit status and stderr."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        preexec_fn=_default_sigint,
-    )
+    proc = _start(command, stdout=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert proc.stdout.readline(), "the command printed nothing"
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     return proc.returncode, stderr.strip()
 
 
-def _default_sigint() -> None:
-    """In the child: take SIGINT's default action back. A shell without job control starts
-    background jobs with SIGINT ignored (``cmd &`` in a script), and an ignored SIGINT is
-    inherited: the commands under test would then never see the Ctrl-C this test sends."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+def _start(command: list[str], **options) -> subprocess.Popen:
+    """Start ``command`` (stderr piped, text) with SIGINT's default action: a shell without
+    job control starts background jobs with SIGINT ignored (``cmd &`` in a script), and an
+    ignored SIGINT is inherited, so the command would never see the Ctrl-C sent to it."""
+    return subprocess.Popen(
+        command,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        **options,
+    )
 
 
 def _size(path: Path) -> int:
