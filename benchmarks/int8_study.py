@@ -8,9 +8,9 @@ and compared with the run's Keras embedder on the sample's unseen items (the ver
 of ``bench_convert``): mean and minimum cosine, rank-1 and size. Not part of ``make bench``
 (about 15 minutes); its result chose ``itemrec-convert --int8``'s defaults.
 
-    python benchmarks/int8_study.py [--run RUN]
+    python benchmarks/int8_study.py [--run RUN] [--verify-data DIR] [--results-name NAME]
 
-Writes ``benchmarks/results/int8_study.json`` and ``int8_study.md``.
+Writes ``benchmarks/results/int8_study.json`` and ``int8_study.md`` (or NAME.json, NAME.md).
 """
 
 from __future__ import annotations
@@ -134,6 +134,11 @@ def _feed(images):
     return lambda: ([np.asarray(image, np.float32)[np.newaxis]] for image in images)
 
 
+def _shown(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def size_breakdown(content: bytes) -> dict:
     """Where an int8 file's bytes go: int8 weights, int32 biases, per-channel quantisation
     parameters (float32 scale + int64 zero point each), metadata, the rest (graph, names)."""
@@ -168,8 +173,16 @@ def size_breakdown(content: bytes) -> dict:
     default=REFERENCE_RUN,
     show_default=True,
 )
+@click.option(
+    "--verify-data",
+    type=click.Path(path_type=Path),
+    default=SAMPLE_UNSEEN,
+    show_default=True,
+    help="Class folders of unseen items the int8 model is compared on.",
+)
 @click.option("--verify-images", default=1000, show_default=True)
-def main(run_dir: Path, verify_images: int):
+@click.option("--results-name", default="int8_study", show_default=True)
+def main(run_dir: Path, verify_data: Path, verify_images: int, results_name: str):
     """Convert the reference run with each calibration setting and measure fidelity."""
     from itemrec.convert.bias_correction import corrected_copy
     from itemrec.convert.distill import embed
@@ -179,7 +192,7 @@ def main(run_dir: Path, verify_images: int):
     from itemrec.train.run_dir import load_run
 
     run = load_run(run_dir)
-    verification = sample_classes(SAMPLE_UNSEEN, run.input_size, verify_images, 1)
+    verification = sample_classes(verify_data, run.input_size, verify_images, 1)
     reference = embed(run.embedder, verification.images)
     work = ROOT / "build" / "int8_study"
     work.mkdir(parents=True, exist_ok=True)
@@ -230,10 +243,10 @@ def main(run_dir: Path, verify_images: int):
             calibration_images=200,
         )
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "int8_study.json").write_text(json.dumps(rows, indent=1) + "\n")
+    (RESULTS / f"{results_name}.json").write_text(json.dumps(rows, indent=1) + "\n")
     lines = [
-        f"int8 post-training quantisation of `{run_dir.relative_to(ROOT)}` (bench_convert's "
-        f"run), verified on {len(verification.images)} images of data/sample/unseen.",
+        f"int8 post-training quantisation of `{_shown(run_dir)}`, verified on "
+        f"{len(verification.images)} images of `{_shown(verify_data)}`.",
         "",
         "| setting | images | cos mean | cos min | rank-1 Keras | rank-1 int8 | size MB "
         "| invoke ms (1 thread) |",
@@ -274,8 +287,8 @@ def main(run_dir: Path, verify_images: int):
         *[f"| {k} | {v / 1e6:.3f} | {100 * v / len(first):.1f} % |" for k, v in parts.items()],
     ]
     rows.append({"size_breakdown": parts, "layer_errors": errors})
-    (RESULTS / "int8_study.json").write_text(json.dumps(rows, indent=1) + "\n")
-    (RESULTS / "int8_study.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{results_name}.json").write_text(json.dumps(rows, indent=1) + "\n")
+    (RESULTS / f"{results_name}.md").write_text("\n".join(lines) + "\n")
     click.echo("\n".join(lines))
 
 
