@@ -66,8 +66,11 @@ def rounded_error(folded: np.ndarray) -> np.ndarray:
 
 
 def _targets(model):
-    """Each convolution or dense layer, with the BatchNormalization it feeds (or None)."""
-    layers = list(_all_layers(model))
+    """Each convolution or dense layer, with the BatchNormalization it feeds (or None).
+
+    The model is flat, as every itemrec embedder is (``train.backbones``): the probe reads
+    each layer's input from the model's own graph."""
+    layers = model.layers
     norms = {
         inbound_layer_name(layer): layer
         for layer in layers
@@ -82,14 +85,6 @@ def _targets(model):
                 yield layer, norm
         elif isinstance(layer, keras.layers.Dense) and layer.use_bias:
             yield layer, None
-
-
-def _all_layers(model):
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
-        else:
-            yield layer
 
 
 def _fold_factor(norm) -> np.ndarray | None:

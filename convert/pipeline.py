@@ -208,6 +208,7 @@ def _bias_corrected(model, images, report: dict):
     variant's fine-tune has already adapted to its rounding)."""
     from itemrec.convert.bias_correction import corrected_copy
 
+    click.echo(f"correcting int8 biases on {len(images)} calibration images ...", err=True)
     corrected, layers = corrected_copy(model, images)
     report["bias_correction"] = {"layers": layers}
     return corrected
