@@ -1,6 +1,6 @@
-"""What makes post-training int8 faithful: bias correction, calibration count, image choice,
-per-channel weights, and which layers carry the error (TFLite's quantisation debugger; the
-worst kept in float).
+"""What makes post-training int8 faithful: adaptive rounding, bias correction, calibration
+count, image choice, per-channel weights, and which layers carry the error (TFLite's
+quantisation debugger; the worst kept in float).
 
 On ``bench_convert``'s reference run (EfficientNet-Lite0, 96 px, 1+1 epochs; ``make bench``
 or ``bench_convert.py`` trains it), each setting is converted to a full-integer ``.tflite``
@@ -24,20 +24,25 @@ from commands import REFERENCE_RUN, ROOT, SAMPLE_UNSEEN
 
 RESULTS = ROOT / "benchmarks" / "results"
 
+DEFAULT = (True, True, True)  # TFLite's: per-channel conv and dense, the MLIR quantizer
 # (name, calibration images, how they are drawn, per-channel conv, per-channel dense,
-#  the MLIR quantizer (False: the older one), bias correction)
+#  the MLIR quantizer (False: the older one), weight rounding, bias correction)
 SETTINGS = [
-    ("200 random, bias correction (the default)", 200, "random", True, True, True, True),
-    ("50 random, bias correction", 50, "random", True, True, True, True),
-    ("500 random, bias correction", 500, "random", True, True, True, True),
-    ("200 random", 200, "random", True, True, True, False),
-    ("50 random", 50, "random", True, True, True, False),
-    ("500 random", 500, "random", True, True, True, False),
-    ("all 540 training images", 1000, "random", True, True, True, False),
-    ("1 per class (270)", 270, "per_class", True, True, True, False),
-    ("200 random, per-tensor dense", 200, "random", True, False, True, False),
-    ("200 random, per-tensor everywhere", 200, "random", False, False, True, False),
-    ("200 random, the older quantizer", 200, "random", True, True, False, False),
+    ("adaptive rounding, bias correction (default)", 200, "random", *DEFAULT, "adaptive", True),
+    ("adaptive rounding, bias correction", 50, "random", *DEFAULT, "adaptive", True),
+    ("adaptive rounding, bias correction", 500, "random", *DEFAULT, "adaptive", True),
+    ("adaptive rounding", 200, "random", *DEFAULT, "adaptive", False),
+    ("bias correction", 200, "random", *DEFAULT, "nearest", True),
+    ("bias correction", 50, "random", *DEFAULT, "nearest", True),
+    ("bias correction", 500, "random", *DEFAULT, "nearest", True),
+    ("random images", 200, "random", *DEFAULT, "nearest", False),
+    ("random images", 50, "random", *DEFAULT, "nearest", False),
+    ("random images", 500, "random", *DEFAULT, "nearest", False),
+    ("all 540 training images", 1000, "random", *DEFAULT, "nearest", False),
+    ("1 per class (270)", 270, "per_class", *DEFAULT, "nearest", False),
+    ("per-tensor dense", 200, "random", True, False, True, "nearest", False),
+    ("per-tensor everywhere", 200, "random", False, False, True, "nearest", False),
+    ("the older quantizer", 200, "random", True, True, False, "nearest", False),
 ]
 #: How many of the worst layers (by the quantisation debugger) are kept in float.
 FLOAT_LAYER_COUNTS = (1, 2, 4)
@@ -184,8 +189,8 @@ def size_breakdown(content: bytes) -> dict:
 @click.option("--results-name", default="int8_study", show_default=True)
 def main(run_dir: Path, verify_data: Path, verify_images: int, results_name: str):
     """Convert the reference run with each calibration setting and measure fidelity."""
-    from itemrec.convert.bias_correction import corrected_copy
     from itemrec.convert.distill import embed
+    from itemrec.convert.int8_weights import prepared_copy
     from itemrec.convert.samples import sample_classes
     from itemrec.convert.verify import cosines, median_latency_ms, rank1, tflite_embeddings
     from itemrec.edge_runtime.interpreter import EmbeddingModel
@@ -218,9 +223,11 @@ def main(run_dir: Path, verify_data: Path, verify_images: int, results_name: str
         )
         click.echo(json.dumps(rows[-1]), err=True)
 
-    for name, count, choice, per_channel, dense_per_channel, mlir, corrected in SETTINGS:
+    for name, count, choice, per_channel, dense_per_channel, mlir, rounding, corrected in SETTINGS:
         images = calibration_images(run, count, choice)
-        model = corrected_copy(run.embedder, images)[0] if corrected else run.embedder
+        model, preparation = run.embedder, {}
+        if rounding == "adaptive" or corrected:
+            model, preparation = prepared_copy(run.embedder, images, rounding, corrected)
         content = convert(model, images, per_channel, dense_per_channel, mlir)
         measure(
             name,
@@ -229,7 +236,9 @@ def main(run_dir: Path, verify_data: Path, verify_images: int, results_name: str
             per_channel_conv=per_channel,
             per_channel_dense=dense_per_channel,
             mlir_quantizer=mlir,
+            rounding=rounding,
             bias_correction=corrected,
+            weight_error_variance=preparation.get("error_variance"),
         )
     default_images = calibration_images(run, 200, "random")
     errors = layer_errors(run.embedder, default_images, verification.images[:64])

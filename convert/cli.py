@@ -57,6 +57,15 @@ from itemrec.train import quiet_tensorflow, verbose_option
     "fidelity on bench_convert's run: benchmarks/results/int8_study.md).",
 )
 @click.option(
+    "--rounding",
+    type=click.Choice(["adaptive", "nearest"]),
+    default="adaptive",
+    show_default=True,
+    help="int8: round each weight up or down so that errors on correlated inputs cancel, or "
+    "to the nearest step as TFLite does (cosine 0.994 -> 0.996 on bench_convert's run: "
+    "benchmarks/results/int8_study.md).",
+)
+@click.option(
     "--bias-correction/--no-bias-correction",
     default=True,
     show_default=True,

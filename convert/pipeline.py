@@ -2,7 +2,8 @@
 
 Steps: load the run's embedder; draw the representative (training) images when the variant
 needs them (int8 calibration, QAT or pruning fine-tune) and the held-out verification
-images; fine-tune (prune, QAT); correct int8 biases (``convert.bias_correction``); convert;
+images; fine-tune (prune, QAT); round int8 weights and correct biases (``convert.int8_weights``);
+convert;
 embed the spec; write to a temporary file beside the output; verify it with the device's
 interpreter; move it into place only if it passes (or ``force``). The report is written
 either way.
@@ -14,6 +15,7 @@ import dataclasses
 import os
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -44,6 +46,7 @@ class ConvertOptions:
     variant: str = "float32"
     representative_data: Path | None = None
     calibration_images: int = 200
+    rounding: str = "adaptive"
     bias_correction: bool = True
     finetune_images: int = 500
     verify_data: Path | None = None
@@ -164,8 +167,8 @@ def convert_run(run_dir, output, options: ConvertOptions) -> dict:
             finetuned_reference = embed(model, verification.images)
         click.echo(f"converting to {options.variant} ...", err=True)
         if options.quantization == "int8":
-            if options.bias_correction and options.variant != "qat":
-                model = _bias_corrected(model, calibration.images, report)
+            if options.variant != "qat":
+                model = _int8_ready(model, calibration.images, options, report)
             with _progress(len(calibration.images), "calibrating") as update:
                 content = export.convert(model, "int8", calibration.images, update)
             report["calibration_images"] = len(calibration.images)
@@ -203,15 +206,22 @@ def convert_run(run_dir, output, options: ConvertOptions) -> dict:
         temp.unlink(missing_ok=True)
 
 
-def _bias_corrected(model, images, report: dict):
-    """A copy of ``model`` whose biases cancel the mean error of int8 weights (the QAT
-    variant's fine-tune has already adapted to its rounding)."""
-    from itemrec.convert.bias_correction import corrected_copy
+def _int8_ready(model, images, options: ConvertOptions, report: dict):
+    """A copy of ``model`` whose weights sit on the int8 grid as ``options`` choose, its
+    biases corrected for their mean error (not for QAT: its fine-tune has adapted to the
+    rounding already)."""
+    from itemrec.convert import int8_weights
 
-    click.echo(f"correcting int8 biases on {len(images)} calibration images ...", err=True)
-    corrected, layers = corrected_copy(model, images)
-    report["bias_correction"] = {"layers": layers}
-    return corrected
+    if options.rounding == "nearest" and not options.bias_correction:
+        return model  # the converter rounds to nearest itself
+    work = [f"{options.rounding} rounding"] + ["bias correction"] * options.bias_correction
+    started = time.monotonic()
+    with _progress(int8_weights.steps(model, images), f"int8 weights ({', '.join(work)})") as step:
+        prepared, summary = int8_weights.prepared_copy(
+            model, images, options.rounding, options.bias_correction, step
+        )
+    report["int8_weights"] = {**summary, "seconds": round(time.monotonic() - started, 1)}
+    return prepared
 
 
 def _finetune(run: Run, options: ConvertOptions, report: dict, embed):
