@@ -25,19 +25,21 @@ from commands import REFERENCE_RUN, ROOT, SAMPLE_UNSEEN
 RESULTS = ROOT / "benchmarks" / "results"
 
 DEFAULT = (True, True, True)  # TFLite's: per-channel conv and dense, the MLIR quantizer
+#: How the weights are prepared (``convert.int8_weights``): name, rounding, bias correction.
+PREPARATIONS = [
+    ("adaptive rounding, bias correction", "adaptive", True),  # itemrec-convert's default
+    ("bias correction", "nearest", True),
+    ("random images", "nearest", False),  # TFLite alone
+]
 # (name, calibration images, how they are drawn, per-channel conv, per-channel dense,
 #  the MLIR quantizer (False: the older one), weight rounding, bias correction)
 SETTINGS = [
-    ("adaptive rounding, bias correction (default)", 200, "random", *DEFAULT, "adaptive", True),
-    ("adaptive rounding, bias correction", 50, "random", *DEFAULT, "adaptive", True),
-    ("adaptive rounding, bias correction", 500, "random", *DEFAULT, "adaptive", True),
+    *[
+        (name, count, "random", *DEFAULT, rounding, corrected)
+        for name, rounding, corrected in PREPARATIONS
+        for count in (200, 50, 500)
+    ],
     ("adaptive rounding", 200, "random", *DEFAULT, "adaptive", False),
-    ("bias correction", 200, "random", *DEFAULT, "nearest", True),
-    ("bias correction", 50, "random", *DEFAULT, "nearest", True),
-    ("bias correction", 500, "random", *DEFAULT, "nearest", True),
-    ("random images", 200, "random", *DEFAULT, "nearest", False),
-    ("random images", 50, "random", *DEFAULT, "nearest", False),
-    ("random images", 500, "random", *DEFAULT, "nearest", False),
     ("all 540 training images", 1000, "random", *DEFAULT, "nearest", False),
     ("1 per class (270)", 270, "per_class", *DEFAULT, "nearest", False),
     ("per-tensor dense", 200, "random", True, False, True, "nearest", False),
