@@ -50,12 +50,14 @@ def error_variance(errors: np.ndarray, covariance: np.ndarray) -> np.ndarray:
 
 
 def adaptive_grid(values: np.ndarray, covariance: np.ndarray) -> np.ndarray:
-    """Grid points (floor or ceil of each of ``values``, within +-127) that lower
-    ``error_variance`` below nearest rounding's, to a point where no single flip lowers it."""
+    """Grid points (floor or ceil of each of ``values``, within +-127; a value on the grid
+    keeps its own) that lower ``error_variance`` below nearest rounding's, to a point where
+    no single flip lowers it."""
     values = np.asarray(values, np.float64)
     shared = covariance.ndim == 2
     below = np.clip(np.floor(values), -LIMIT, LIMIT)
-    above = np.clip(below + 1, -LIMIT, LIMIT)
+    # A weight already on the grid stays there: pruned zeros stay zero, the largest stays 127.
+    above = np.where(values == below, below, np.clip(below + 1, -LIMIT, LIMIT))
     grid = nearest_grid(values)
     flip = np.where(grid == below, above, below) - grid  # what a flip adds to the error
     error = grid - values

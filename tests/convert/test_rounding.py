@@ -48,6 +48,15 @@ def test_per_channel_covariances_give_the_shared_answer_when_equal():
     assert np.array_equal(adaptive_grid(values, covariance), adaptive_grid(values, per_channel))
 
 
+def test_weights_on_the_grid_stay_there():
+    values, covariance = random_problem(5)
+    values[::3] = np.round(values[::3])  # pruned zeros, the channel's largest weight
+    values[1] = 0.0
+    grid = adaptive_grid(values, covariance)
+    assert np.array_equal(grid[::3], values[::3]) and not grid[1].any()
+    assert not np.array_equal(grid, nearest_grid(values))  # the others still choose
+
+
 def test_the_grid_stays_within_int8():
     values = np.array([[126.9, -126.9, 127.0, -127.0]])
     grid = adaptive_grid(values, np.ones((1, 1)))
