@@ -187,18 +187,18 @@ class CollapseGuard(keras.callbacks.Callback):
     """After each epoch: has training destroyed the features? If so, undo the epoch.
 
     An epoch has collapsed when its loss is not finite, when the embeddings of a fixed set
-    of probe images have (nearly) no spread left (:func:`embedding_spread` below
-    ``min_spread`` and below a tenth of the phase's start; not watched when the phase
-    starts below it, as an untrained backbone may), or when the loss has climbed more than
-    half of the way from the last good epoch's back to ``chance_loss`` (the loss of a model
-    that learnt nothing, ln C for softmax) after it had been clearly below it; three
-    quarters of the way at a phase's first epoch, measured against the previous phase: the
-    head meets fresh augmentations there (on the sample the loss rose from 2.64 to 3.78 of
-    a chance 5.60, 38 % of the way, in a healthy run). Then the
-    weights of the last good epoch are restored (the network's and the objective's), the
-    optimiser's momentum is zeroed, the learning rate is cut by ``cut`` (``schedule_cut``
-    multiplies the schedule) and a warning says so. After ``max_restores`` restores
-    training stops on the good weights.
+    of probe images (``embed_probes()``) have (nearly) no spread left
+    (:func:`embedding_spread` below ``min_spread`` and below a tenth of the phase's start;
+    not watched when the phase starts below it, as an untrained backbone may), or when the
+    loss has climbed more than half of the way from the last good epoch's back to
+    ``chance_loss`` (the loss of a model that learnt nothing, ln C for softmax) after it
+    had been clearly below it; three quarters of the way at a phase's first epoch, measured
+    against the previous phase: the head meets fresh augmentations there (on the sample the
+    loss rose from 2.64 to 3.78 of a chance 5.60, 38 % of the way, in a healthy run). Then
+    the weights of the last good epoch are restored (the network's and the objective's),
+    the optimiser's momentum is zeroed, the learning rate is cut by ``cut``
+    (``schedule_cut`` multiplies the schedule) and a warning says so. After
+    ``max_restores`` restores training stops on the good weights.
 
     Each epoch's ``embedding_spread``, ``lr_cut`` and ``collapse_restored`` (1 when the
     epoch was undone) go into the logs, hence into ``history.json``.
@@ -206,8 +206,7 @@ class CollapseGuard(keras.callbacks.Callback):
 
     def __init__(
         self,
-        embedder,
-        probe_images,
+        embed_probes,
         chance_loss: float,
         schedule_cut,
         reference_loss: float | None = None,
@@ -216,7 +215,7 @@ class CollapseGuard(keras.callbacks.Callback):
         max_restores: int = 3,
     ):
         super().__init__()
-        self.embedder, self.probe_images = embedder, probe_images
+        self.embed_probes = embed_probes
         self.chance_loss, self.schedule_cut = float(chance_loss), schedule_cut
         self.reference_loss = reference_loss
         self.min_spread, self.cut, self.max_restores = min_spread, cut, max_restores
@@ -234,7 +233,7 @@ class CollapseGuard(keras.callbacks.Callback):
         self.spread_floor = min(self.min_spread, 0.1 * start) if start >= self.min_spread else 0.0
 
     def _spread(self) -> float:
-        return embedding_spread(self.embedder.predict(self.probe_images, verbose=0))
+        return embedding_spread(self.embed_probes())
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
