@@ -30,7 +30,8 @@ from itemrec.train.keras_api import keras, tf
 from itemrec.train.private_api import inbound_layer_name
 
 ROUNDINGS = ("adaptive", "nearest")
-BATCH = 16  # images per probe pass: a 160 px depthwise layer's patches take ~90 MB at 16
+# Images per probe pass: 16 x 40 x 40 x 864 float32 patches of block1_dw at 160 px are 88 MB.
+BATCH = 16
 # Patches per batch that enter a covariance (the mean uses them all): 2,048 x 13 batches of
 # 200 calibration images; on bench_convert's run 512, 2,048 and 8,192 gave cosine 0.9957,
 # 0.9959 and 0.9958, and a depthwise layer's 8,192 patches alone cost 0.4 s per batch.

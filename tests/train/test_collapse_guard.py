@@ -64,3 +64,16 @@ def test_a_far_too_high_rate_triggers_the_guard(class_folders, tmp_path, caplog)
     train_run(config)
     final = unguarded.read_history()[-1]
     assert not np.isfinite(final["loss"]) or _final_spread(unguarded, class_folders) < 0.02
+
+
+def test_the_cached_phase_watches_the_spread_the_embedder_has(class_folders, tmp_path):
+    # With cached features the guard embeds the probes' backbone features through the head;
+    # with 15 images and no validation classes every image is a probe, so the last frozen
+    # epoch's spread is the saved embedder's spread over all of them.
+    run = RunDir(tmp_path / "cached")
+    train_run(_config(class_folders, run.path, finetune_epochs=0, cache_features=True))
+    frozen = [e for e in run.read_history() if e["phase"] == "frozen"]
+    assert len(frozen) == 2 and frozen[-1]["embedding_spread"] > 0.01
+    assert frozen[-1]["embedding_spread"] == pytest.approx(
+        _final_spread(run, class_folders), abs=1e-4
+    )
