@@ -45,8 +45,8 @@ def error_variance(errors: np.ndarray, covariance: np.ndarray) -> np.ndarray:
     """``d_c^T S_c d_c`` per output channel; ``covariance`` is one ``(D, D)`` matrix shared
     by every channel (a convolution) or ``(C, D, D)``, one per channel (a depthwise one)."""
     if covariance.ndim == 2:
-        return np.einsum("kc,kl,lc->c", errors, covariance, errors)
-    return np.einsum("kc,ckl,lc->c", errors, covariance, errors)
+        return np.sum(errors * (covariance @ errors), axis=0)
+    return np.sum(errors.T * (covariance @ errors.T[:, :, None])[..., 0], axis=1)
 
 
 def adaptive_grid(values: np.ndarray, covariance: np.ndarray) -> np.ndarray:
@@ -61,21 +61,26 @@ def adaptive_grid(values: np.ndarray, covariance: np.ndarray) -> np.ndarray:
     grid = nearest_grid(values)
     flip = np.where(grid == below, above, below) - grid  # what a flip adds to the error
     error = grid - values
-    # gradient / 2 of the error variance: S d, per channel
-    pull = covariance @ error if shared else np.einsum("ckl,lc->kc", covariance, error)
+    # Half the gradient of the error variance, S d, one row per channel (C, D): a flip of
+    # weight i in channel c adds S[:, i] * step to row c, and rows are contiguous.
+    pull = (error.T @ covariance) if shared else np.einsum("ckl,lc->ck", covariance, error)
     diagonal = np.diag(covariance)[:, None] if shared else np.einsum("ckk->kc", covariance)
     for _ in range(MAX_SWEEPS):
         flipped = 0
         for i in range(values.shape[0]):
-            gain = 2 * flip[i] * pull[i] + flip[i] ** 2 * diagonal[i]  # change of d^T S d
+            gain = 2 * flip[i] * pull[:, i] + flip[i] ** 2 * diagonal[i]  # change of d^T S d
             better = gain < -1e-12 * np.maximum(diagonal[i], 1e-30)
             if not better.any():
                 continue
-            step = np.where(better, flip[i], 0.0)
-            grid[i] += step
-            pull += (covariance[:, i : i + 1] if shared else covariance[:, :, i].T) * step
-            flip[i] = np.where(better, -flip[i], flip[i])
-            flipped += int(better.sum())
+            # Only the flipped channels change (the first sweep flips many, later ones few).
+            cols = np.flatnonzero(better)
+            step = flip[i, cols]
+            grid[i, cols] += step
+            # S is symmetric: its column i is its row i.
+            row = covariance[i][np.newaxis] if shared else covariance[cols, i]
+            pull[cols] += step[:, np.newaxis] * row
+            flip[i, cols] = -step
+            flipped += len(cols)
         if not flipped:
             break
     return grid
