@@ -108,9 +108,9 @@ class _PatchStatistics:
             return
         if rows.shape[0] > COVARIANCE_ROWS:
             rows = tf.gather(rows, np.sort(rng.choice(rows.shape[0], COVARIANCE_ROWS, False)))
-        rows = tf.cast(rows, tf.float64)
         if len(rows.shape) == 3:  # per channel: (channels, n, D), half tf.einsum's time
-            rows = tf.transpose(rows, [2, 0, 1])
+            rows = tf.transpose(rows, [2, 0, 1])  # in float32: 103 -> 73 ms at 2048 x 25 x 240
+        rows = tf.cast(rows, tf.float64)
         outer = tf.matmul(rows, rows, transpose_a=True)
         self.outer = self.outer + outer.numpy()
         self.sampled_total = self.sampled_total + tf.reduce_sum(rows, axis=-2).numpy()
