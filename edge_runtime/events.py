@@ -38,8 +38,8 @@ from itemrec.edge_runtime.lookup import Identification
 SCHEMA_VERSION = 1
 # Measured by benchmarks/bench_debounce.py (results/debounce.md): on 100 simulated scans of
 # the sample (hand-held, 15 % motion-blurred frames), spurious scans + missed items for 2 / 3 /
-# 4 / 5 frames were 64 / 18 / 11 / 13 (411 spurious scans undebounced) with the current
-# recipe's model; an earlier model gave 72 / 15 / 16 / 19. 4 has the fewest over both.
+# 4 / 5 frames were 72 / 19 / 10 / 12 (385 spurious scans undebounced); other draws of the
+# frames gave 64 / 18 / 11 / 13, an earlier model 72 / 15 / 16 / 19. 4 has the fewest in all.
 DEFAULT_STABLE_FRAMES = 4
 HISTORY = 100  # events kept for late subscribers (``EventStream.recent``)
 
