@@ -52,9 +52,10 @@ class TrainConfig:
     frozen_epochs: int | None = None
     finetune_epochs: int | None = None
     frozen_steps: int = 1600
-    # 800: +5.3 +- 0.8 points of rank-1 over 400 on the dev benchmark, +1.4 / +1.9 on the
-    # sample / faces-like sets (3 paired seeds, recipes-*-ft800.md), ~1.7x the training time
-    finetune_steps: int = 800
+    # On the dev benchmark (3 paired seeds each) 800 gained +5.3 +- 0.8 points of rank-1 over
+    # 400 (recipes-*-ft800.md) and 1,200 +2.6 +- 0.4 over 800 (recipes-devdata-ft1200.md),
+    # every seed; 1,200 trains 1.5x as long as 800. Small sets reach max_epochs first.
+    finetune_steps: int = 1200
     min_epochs: int = 3
     max_epochs: int = 60
     frozen_lr: float = 1e-2  # peak rate of the head, frozen phase
