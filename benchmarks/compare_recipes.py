@@ -7,7 +7,9 @@ For each recipe and seed: ``itemrec-train`` (the recipe's flags, ``--seed``), th
 ``itemrec-convert --int8``, then ``itemrec-eval`` of the Keras run and the int8 model on
 the set's unseen items (one random representative per item, 20 draws; open-set impostors
 from the set's never-enrolled items, or a seeded half of the unseen items on the sample).
-A finished step is not run again (rerun to resume). ``frozen`` is the no-training
+A finished step is not run again (rerun to resume); a finished run whose ``config.json``
+no longer matches its recipe (a default moved since it ran) stops the script with the
+fields that differ, so one recipe name never mixes two recipes. ``frozen`` is the no-training
 baseline (ImageNet features). Seeds are paired: seed s is the same split, initialisation
 and evaluation draws for every recipe, so differences are read per seed.
 
@@ -24,7 +26,8 @@ import click
 import numpy as np
 from commands import ROOT, run_batch, show
 
-from itemrec.train.config import TrainConfig
+from itemrec.train.cli import main as train_command
+from itemrec.train.config import FIELDS, TrainConfig, resolve_config
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SETS = {
@@ -156,6 +159,18 @@ def table(rows: list[dict], reference: str) -> list[str]:
 def main(set_name, recipes, seeds, reference, table_only, results_name):
     seeds = [int(s) for s in seeds.split(",")]
     out = ROOT / "build" / "compare" / set_name
+    stale = [
+        f"{out / f'{recipe}-s{seed}'}: {why}"
+        for recipe in RECIPES
+        for seed in seeds
+        for name, command in commands_for(set_name, recipe, seed, out).items()
+        if name.endswith("-train") and (why := stale_run(command))
+    ]
+    if stale:
+        raise click.ClickException(
+            "runs that no longer match their recipe (move them away to rerun):\n  "
+            + "\n  ".join(stale)
+        )
     commands = {}
     for recipe in recipes:
         for seed in seeds:
@@ -183,6 +198,29 @@ def main(set_name, recipes, seeds, reference, table_only, results_name):
     )
     stem.with_suffix(".md").write_text(text)
     click.echo(text)
+
+
+#: Fields that name where a run is or how it reports, not what it trains.
+NOT_RECIPE = ("data", "out", "progress")
+
+
+def stale_run(train: list) -> str | None:
+    """Why the finished run of the ``itemrec-train`` argv ``train`` differs from it, or None."""
+    argv = [str(a) for a in train[1:]]
+    saved_path = Path(argv[argv.index("--out") + 1]) / "config.json"
+    if not saved_path.is_file():
+        return None
+    saved = json.loads(saved_path.read_text())
+    context = train_command.make_context("itemrec-train", argv)
+    given = {
+        name: value
+        for name, value in context.params.items()
+        if name in FIELDS
+        and context.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+    }
+    wanted = resolve_config({}, given).to_dict()
+    changed = sorted(k for k in wanted if k not in NOT_RECIPE and saved.get(k) != wanted[k])
+    return ", ".join(f"{k}={saved.get(k)!r} (recipe: {wanted[k]!r})" for k in changed) or None
 
 
 def _done(name: str, command: list) -> bool:
