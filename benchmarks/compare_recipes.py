@@ -54,13 +54,14 @@ FROZEN = f"pretrained:efficientnet_lite0@{TrainConfig.image_size}"
 RECIPES = {
     "frozen": None,  # ImageNet features at the default input size (FROZEN), no training
     "new": [],  # the defaults: --data and --out only
-    "old-defaults": [  # TrainConfig before issue 15 (the seed study's numbers)
-        *("--frozen-epochs", 20, "--finetune-epochs", 30, "--frozen-lr", 1e-3),
+    "old-defaults": [  # TrainConfig before issue 15 (the seed study's numbers; the
+        # backbone's ImageNet side, 224 px for Lite0)
+        *("--image-size", 224, "--frozen-epochs", 20, "--finetune-epochs", 30, "--frozen-lr", 1e-3),
         *("--finetune-lr", 1e-4, "--center-lambda", 1e-3, "--batch-size", 64),
         *OLD_MECHANICS,
     ],
     "demo": [  # scripts/demo.py's flags before issue 15
-        *("--frozen-epochs", 10, "--finetune-epochs", 20, "--frozen-lr", 0.01),
+        *("--image-size", 96, "--frozen-epochs", 10, "--finetune-epochs", 20, "--frozen-lr", 0.01),
         *("--finetune-lr", 0.003, "--center-lambda", 0.003, "--batch-size", 32),
         *OLD_MECHANICS,
     ],
