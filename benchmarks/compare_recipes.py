@@ -27,7 +27,13 @@ import numpy as np
 from commands import ROOT, run_batch, show
 
 from itemrec.train.cli import main as train_command
-from itemrec.train.config import FIELDS, TrainConfig, resolve_config
+from itemrec.train.config import (
+    FIELDS,
+    RESUMABLE_CHANGES,
+    TrainConfig,
+    changed_fields,
+    resolve_config,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SETS = {
@@ -202,7 +208,7 @@ def main(set_name, recipes, seeds, reference, table_only, results_name):
 
 
 #: Fields that name where a run is or how it reports, not what it trains.
-NOT_RECIPE = ("data", "out", "progress")
+NOT_RECIPE = RESUMABLE_CHANGES | {"data"}
 
 
 def stale_run(train: list) -> str | None:
@@ -219,9 +225,10 @@ def stale_run(train: list) -> str | None:
         if name in FIELDS
         and context.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
     }
-    wanted = resolve_config({}, given).to_dict()
-    changed = sorted(k for k in wanted if k not in NOT_RECIPE and saved.get(k) != wanted[k])
-    return ", ".join(f"{k}={saved.get(k)!r} (recipe: {wanted[k]!r})" for k in changed) or None
+    wanted = resolve_config({}, given)
+    changed = changed_fields(saved, wanted, ignore=NOT_RECIPE)
+    values = wanted.to_dict()
+    return ", ".join(f"{k}={saved.get(k)!r} (recipe: {values.get(k)!r})" for k in changed) or None
 
 
 def _done(name: str, command: list) -> bool:

@@ -159,17 +159,22 @@ def resolve_config(file_values: dict, overrides: dict) -> TrainConfig:
         raise InputError(f"bad config: {err}") from None
 
 
+def changed_fields(saved: dict, config: TrainConfig, ignore=RESUMABLE_CHANGES) -> list[str]:
+    """The sorted keys on which a run's saved ``config.json`` and ``config`` differ."""
+    current = config.to_dict()
+    return sorted(
+        key
+        for key in set(saved) | set(current)
+        if key not in ignore and saved.get(key) != current.get(key)
+    )
+
+
 def check_resumable(run_dir: RunDir, config: TrainConfig) -> None:
     """Refuse to continue a run directory that was started with a different configuration."""
     saved = run_dir.read_json(run_dir.config, kind=dict)
     if saved is None:
         return
-    current = config.to_dict()
-    changed = sorted(
-        key
-        for key in set(saved) | set(current)
-        if key not in RESUMABLE_CHANGES and saved.get(key) != current.get(key)
-    )
+    changed = changed_fields(saved, config)
     if changed:
         raise InputError(
             f"{run_dir.path} holds a run with a different configuration ({', '.join(changed)}); "
