@@ -56,3 +56,27 @@ def test_lookup_at_scale_imports_changes_and_reloads(tmp_path):
     result = json.loads(out.splitlines()[-1])
     assert result["items"] == 2000 and result["import_items_per_s"] > 0
     assert result["refresh_after_one_change_ms"]["p50"] > 0 and result["full_reload_ms"] > 0
+
+
+IDLE_STUDY = """
+import json, pathlib, sys
+import time
+import idle_study
+waited = {}
+for how in idle_study.WAITS:
+    t0 = time.perf_counter(); idle_study.wait(how); waited[how] = time.perf_counter() - t0
+row = idle_study.study(pathlib.Path(sys.argv[1]), 1, 10)
+print(json.dumps({"row": row, "table": idle_study.table([row]), "waited": waited}))
+"""
+
+
+def test_idle_study_times_each_call_after_each_wait():
+    out = json.loads(run_python("-c", IDLE_STUDY, str(INT8_MODEL), cwd=BENCHMARKS).splitlines()[-1])
+    row = out["row"]
+    for call in ("invoke", "identify", "product"):
+        for wait in ("back to back", "after sleep", "after spin"):
+            assert 0 < row[f"{call} {wait}"] < 1e3, (call, wait)
+    assert len(out["table"]) == 2 + 3  # header, rule, one line per call
+    waited = out["waited"]
+    assert waited["back to back"] < 1e-3
+    assert waited["after sleep"] > 0.03 and 1 / 30 <= waited["after spin"] < 0.1
