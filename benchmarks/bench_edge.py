@@ -165,13 +165,13 @@ def measure(
     }
 
 
-def measure_pinned(*args) -> dict:
-    """``measure`` with this thread (so the interpreter's and the grabber's, created by it)
-    on one core, like ``taskset -c 0``."""
+def on_one_core(function, *args):
+    """``function(*args)`` with this thread (so the threads it creates: the interpreter's, the
+    grabber's) on one core, like ``taskset -c 0``."""
     before = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {min(before)})
     try:
-        return measure(*args)
+        return function(*args)
     finally:
         os.sched_setaffinity(0, before)
 
@@ -209,7 +209,7 @@ def main(models, frames, thread_counts, roi, paced):
         for model in models:
             for threads in thread_counts:
                 rows.append(measure(model, Path(tmp), frames, threads, roi, paced))
-            rows.append(measure_pinned(model, Path(tmp), frames, 1, roi, paced))
+            rows.append(on_one_core(measure, model, Path(tmp), frames, 1, roi, paced))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "edge.json").write_text(json.dumps({"goal": GOAL, "rows": rows}, indent=2))
     lines = [

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import click
 import numpy as np
-from bench_edge import random_lookup
+from bench_edge import on_one_core, random_lookup
 
 from itemrec.edge_runtime.interpreter import EmbeddingModel
 
@@ -92,16 +92,6 @@ def study(model_path: Path, threads: int, runs: int) -> dict:
     }
 
 
-def study_pinned(*args) -> dict:
-    """``study`` with this thread (and the interpreter's, created by it) on one core."""
-    before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {min(before)})
-    try:
-        return study(*args)
-    finally:
-        os.sched_setaffinity(0, before)
-
-
 def table(rows: list[dict]) -> list[str]:
     lines = [
         "| model | input | threads | cpus | call | back to back ms | after sleep | after spin "
@@ -132,7 +122,10 @@ def main(models, runs, thread_counts, results_name):
     rows = []
     for model in map(Path, models):
         for threads in thread_counts:
-            rows.append((study_pinned if threads == 1 else study)(model, threads, runs))
+            if threads == 1:
+                rows.append(on_one_core(study, model, threads, runs))
+            else:
+                rows.append(study(model, threads, runs))
     RESULTS.mkdir(exist_ok=True)
     machine = f"{platform.machine()}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}"
     (RESULTS / f"{results_name}.json").write_text(
