@@ -77,8 +77,8 @@ RECIPES = {
     # the 400 fine-tuning steps they were measured at
     **{f"size-{px}": ["--image-size", px, "--finetune-steps", 400] for px in (96, 128, 160)},
     "size-160-ft800": ["--image-size", 160, "--finetune-steps", 800],
-    "size-160-ft1200": ["--image-size", 160, "--finetune-steps", 1200],  # = the defaults now
-    "size-160-ft1600": ["--image-size", 160, "--finetune-steps", 1600],
+    "size-160-ft1200": ["--image-size", 160, "--finetune-steps", 1200],
+    "size-160-ft1600": ["--image-size", 160, "--finetune-steps", 1600],  # = the defaults now
 }
 
 

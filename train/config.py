@@ -53,9 +53,10 @@ class TrainConfig:
     finetune_epochs: int | None = None
     frozen_steps: int = 1600
     # On the dev benchmark (3 paired seeds each) 800 gained +5.3 +- 0.8 points of rank-1 over
-    # 400 (recipes-*-ft800.md) and 1,200 +2.6 +- 0.4 over 800 (recipes-devdata-ft1200.md),
-    # every seed; 1,200 trains 1.5x as long as 800. Small sets reach max_epochs first.
-    finetune_steps: int = 1200
+    # 400 (recipes-*-ft800.md), 1,200 +2.6 +- 0.4 over 800 (recipes-devdata-ft1200.md) and
+    # 1,600 +2.5 +- 1.0 over 1,200 (recipes-devdata-ft1600.md), every seed; 1,600 trains 1.2x
+    # as long as 1,200. Small sets reach max_epochs first.
+    finetune_steps: int = 1600
     min_epochs: int = 3
     max_epochs: int = 60
     frozen_lr: float = 1e-2  # peak rate of the head, frozen phase
