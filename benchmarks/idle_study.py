@@ -33,6 +33,7 @@ from pathlib import Path
 import click
 import numpy as np
 from bench_edge import on_one_core, random_lookup
+from edge_models import CONVERTED, lite0_int8_224
 
 from itemrec.edge_runtime.interpreter import EmbeddingModel
 
@@ -116,8 +117,6 @@ def table(rows: list[dict]) -> list[str]:
 def main(models, runs, thread_counts, results_name):
     """Time invoke and lookup back to back, after a frame's sleep and after a frame's spin."""
     if not models:
-        from edge_models import CONVERTED, lite0_int8_224
-
         models = [CONVERTED / "int8.tflite", lite0_int8_224()]
     rows = []
     for model in map(Path, models):
