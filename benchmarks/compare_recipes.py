@@ -79,6 +79,7 @@ RECIPES = {
     "size-160-ft800": ["--image-size", 160, "--finetune-steps", 800],
     "size-160-ft1200": ["--image-size", 160, "--finetune-steps", 1200],
     "size-160-ft1600": ["--image-size", 160, "--finetune-steps", 1600],  # = the defaults now
+    "size-160-ft2000": ["--image-size", 160, "--finetune-steps", 2000],
 }
 
 
@@ -227,7 +228,9 @@ def stale_run(train: list) -> str | None:
         and context.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
     }
     wanted = resolve_config({}, given)
-    changed = changed_fields(saved, wanted, ignore=NOT_RECIPE)
+    # a phase whose epochs the recipe fixes ignores the step default (old-defaults, demo)
+    by_epochs = {f"{p}_steps" for p in ("frozen", "finetune") if given.get(f"{p}_epochs")}
+    changed = changed_fields(saved, wanted, ignore=NOT_RECIPE | by_epochs)
     values = wanted.to_dict()
     return ", ".join(f"{k}={saved.get(k)!r} (recipe: {values.get(k)!r})" for k in changed) or None
 

@@ -38,3 +38,10 @@ def test_a_run_from_older_defaults_names_the_fields_that_moved(tmp_path):
 
 def test_a_run_not_yet_trained_is_not_stale(tmp_path):
     assert stale_run(_train(tmp_path / "new" / "run")) is None
+
+
+def test_a_recipe_that_fixes_epochs_ignores_the_step_default(tmp_path):
+    run = _finished_run(tmp_path, finetune_epochs=30, finetune_steps=400)
+    train = [*_train(run), "--finetune-epochs", 30]
+    assert stale_run(train) is None
+    assert stale_run([*train[:-1], 20]) == "finetune_epochs=30 (recipe: 20)"
