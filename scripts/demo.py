@@ -73,7 +73,7 @@ def main(out: Path, threads: int):
 
     # Flag-value pairs read best on one line.
     # fmt: off
-    # The measured default recipe: no recipe flags (README, "How the defaults were chosen").
+    # The measured default recipe: no recipe flags (`docs/defaults.md`).
     run_step("train (the default recipe: softmax + center loss, frozen then fine-tuned)", [
         tool("itemrec-train"), "--data", SAMPLE / "train", "--out", run,
     ], done=RunDir(run).embedder)

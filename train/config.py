@@ -1,7 +1,7 @@
 """The training configuration: measured defaults, a JSON file, CLI flags.
 
 Every default is the best value measured on the bundled sample and the development
-benchmark (README, "How the defaults were chosen"; ``benchmarks/compare_recipes.py``).
+benchmark (``docs/defaults.md``; ``benchmarks/compare_recipes.py``).
 
 Precedence: defaults < ``--config FILE`` < flags given on the command line. The
 resolved configuration is written to ``<run>/config.json``; rerunning into the same
@@ -32,7 +32,7 @@ class TrainConfig:
     backbone: str = "efficientnet_lite0"
     weights: str = "imagenet"  # "imagenet", "none" or a weights file
     # 160 over 96 px: rank-1 +6.1 +- 0.9 points on the dev benchmark, +6.6 +- 1.0 on the sample
-    # (3 paired seeds each; README "How the defaults were chosen"), for ~2.7x the training time.
+    # (3 paired seeds each; docs/defaults.md), for ~2.7x the training time.
     # 0: the backbone's own (224 for Lite0).
     image_size: int = 160
     embedding_size: int = 128
