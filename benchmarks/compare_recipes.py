@@ -56,6 +56,8 @@ OLD_MECHANICS = [
     *("--backbone-lr-scale", 1, "--warmup-fraction", 0, "--clip-norm", 0),
     *("--no-collapse-guard", "--no-cache-features", "--augmentations", "crop,lighting"),
 ]
+#: The losses compared with the default center loss.
+LOSSES = ("softmax", "triplet", "arcface", "cosface", "subcenter")
 FROZEN = f"pretrained:efficientnet_lite0@{TrainConfig.image_size}"
 RECIPES = {
     "frozen": None,  # ImageNet features at the default input size (FROZEN), no training
@@ -71,8 +73,12 @@ RECIPES = {
         *("--finetune-lr", 0.003, "--center-lambda", 0.003, "--batch-size", 32),
         *OLD_MECHANICS,
     ],
-    **{f"loss-{name}": ["--loss", name] for name in ("softmax", "triplet", "arcface", "cosface")},
-    "loss-subcenter": ["--loss", "subcenter"],
+    **{f"loss-{name}": ["--loss", name] for name in LOSSES},
+    # the losses at the cheap operating point the first comparison ran at (center: size-96)
+    **{
+        f"loss-{name}-96px": ["--loss", name, "--image-size", 96, "--finetune-steps", 400]
+        for name in LOSSES
+    },
     # the defaults at another input side (the resolution study ran frozen heads only), with
     # the 400 fine-tuning steps they were measured at
     **{f"size-{px}": ["--image-size", px, "--finetune-steps", 400] for px in (96, 128, 160)},
