@@ -12,8 +12,10 @@ The model is ``bench_resolution``'s int8 EfficientNet-Lite0 of each data set (ma
 missing); the sample's unseen items are split once (seed 0) into 50 enrolled and 50 unknown.
 
     python benchmarks/bench_enroll_augment.py [--size 128] [--data sample --data devdata]
+        [--model devdata=RUN/model_int8.tflite] [--results-name enroll_augment]
 
-Writes ``benchmarks/results/enroll_augment.json`` and ``enroll_augment.md``.
+Writes ``benchmarks/results/enroll_augment.json`` and ``enroll_augment.md`` (or
+``--results-name``).
 """
 
 from __future__ import annotations
@@ -101,12 +103,12 @@ def measure(model_path: Path, data: str, views: int, probes, unknown, work: Path
     }
 
 
-def markdown(rows: list[dict], size: int) -> str:
+def markdown(rows: list[dict], models: dict[str, str]) -> str:
     lines = [
         "# Enrolment-time augmentation: K views per enrolment photo",
         "",
-        f"Model: `bench_resolution`'s EfficientNet-Lite0 int8 at {size} px of each data set "
-        "(its short recipe). One photo per enrolled item (the first) plus K augmented views; "
+        "Models: " + "; ".join(f"{data}: {what}" for data, what in models.items()) + ". "
+        "One photo per enrolled item (the first) plus K augmented views; "
         "probes: the items' other photos; open-set impostors: every photo of the items never "
         "enrolled. Times: 1 interpreter thread, shared 2-core x86-64 machine.",
         "",
@@ -127,15 +129,25 @@ def markdown(rows: list[dict], size: int) -> str:
 @click.command()
 @click.option("--size", default=128, show_default=True, help="bench_resolution's model size.")
 @data_option
-def main(size, datasets):
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    metavar="DATA=TFLITE",
+    help="Measure this .tflite on DATA instead of bench_resolution's model "
+    "(e.g. a default-recipe run of compare_recipes).",
+)
+@click.option("--results-name", default="enroll_augment", show_default=True)
+def main(size, datasets, models, results_name):
     """Rank-1, open-set EER, gallery size and latency against K augmented views."""
     datasets = available_data(datasets)
-    prepare([(data, size) for data in datasets])
+    given = _parse_models(models, datasets)
+    prepare([(data, size) for data in datasets if data not in given])
+    model_paths = {d: given.get(d, WORK / f"{d}_{size}_int8.tflite") for d in datasets}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for data in datasets:
-            model_path = WORK / f"{data}_{size}_int8.tflite"
+        for data, model_path in model_paths.items():
             known, unknown = split(data)
             representatives_folder(known, work / f"{data}_photos")
             model = EmbeddingModel(model_path, threads=1)
@@ -144,7 +156,29 @@ def main(size, datasets):
             for views in VIEWS:
                 click.echo(f"{data}: K = {views}", err=True)
                 rows.append(measure(model_path, data, views, probes, unknown_probes, work))
-    write_results("enroll_augment", rows, markdown(rows, size))
+    described = {
+        d: f"`{given[d]}`"
+        if d in given
+        else f"`bench_resolution`'s Lite0 int8 at {size} px "
+        "(its short recipe: frozen backbone, no fine-tuning)"
+        for d in datasets
+    }
+    write_results(results_name, rows, markdown(rows, described))
+
+
+def _parse_models(models: tuple[str, ...], datasets: list[str]) -> dict[str, Path]:
+    """``DATA=TFLITE`` options as {data set: existing model file}."""
+    given = {}
+    for option in models:
+        data, _, path = option.partition("=")
+        if data not in datasets or not Path(path).is_file():
+            raise click.BadParameter(
+                f"expected DATA=TFLITE with DATA in {', '.join(datasets)} and an existing file, "
+                f"got {option!r}",
+                param_hint="--model",
+            )
+        given[data] = Path(path)
+    return given
 
 
 if __name__ == "__main__":

@@ -80,3 +80,27 @@ def test_idle_study_times_each_call_after_each_wait():
     waited = out["waited"]
     assert waited["back to back"] < 1e-3
     assert waited["after sleep"] > 0.03 and 1 / 30 <= waited["after spin"] < 0.1
+
+
+def test_enrolment_augmentation_with_a_given_model(tmp_path):
+    out = tmp_path / "enroll_augment"
+    run_python(
+        str(BENCHMARKS / "bench_enroll_augment.py"), "--data", "sample",
+        "--model", f"sample={INT8_MODEL}", "--results-name", str(out),
+    )  # fmt: skip
+    rows = json.loads(out.with_suffix(".json").read_text())
+    assert [r["views"] for r in rows] == [0, 1, 2, 4, 8]
+    assert all(r["items"] == 50 and r["representatives"] == 50 * (1 + r["views"]) for r in rows)
+    sizes = [r["gallery_kb"] for r in rows]
+    assert sizes == sorted(sizes) and sizes[-1] > sizes[0]
+    assert all(0 <= r["rank1"] <= r["rank5"] <= 1 and 0 <= r["open_set_eer"] <= 1 for r in rows)
+    assert str(INT8_MODEL) in out.with_suffix(".md").read_text()
+
+
+def test_enrolment_augmentation_refuses_a_model_for_an_unknown_set():
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_enroll_augment.py"), "--data", "sample",
+         "--model", "devdata=nowhere.tflite"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "expected DATA=TFLITE" in proc.stderr
