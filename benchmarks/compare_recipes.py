@@ -234,9 +234,7 @@ def stale_run(train: list) -> str | None:
         and context.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
     }
     wanted = resolve_config({}, given)
-    # a phase whose epochs the recipe fixes ignores the step default (old-defaults, demo)
-    by_epochs = {f"{p}_steps" for p in ("frozen", "finetune") if given.get(f"{p}_epochs")}
-    changed = changed_fields(saved, wanted, ignore=NOT_RECIPE | by_epochs)
+    changed = changed_fields(saved, wanted, ignore=NOT_RECIPE)
     values = wanted.to_dict()
     return ", ".join(f"{k}={saved.get(k)!r} (recipe: {values.get(k)!r})" for k in changed) or None
 

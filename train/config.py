@@ -161,12 +161,21 @@ def resolve_config(file_values: dict, overrides: dict) -> TrainConfig:
 
 
 def changed_fields(saved: dict, config: TrainConfig, ignore=RESUMABLE_CHANGES) -> list[str]:
-    """The sorted keys on which a run's saved ``config.json`` and ``config`` differ."""
+    """The sorted keys on which a run's saved ``config.json`` and ``config`` differ.
+
+    A phase's step count is not compared when both fix its epoch count: the steps applied
+    to neither (so a moved step default does not strand such a run).
+    """
     current = config.to_dict()
+    unused_steps = {
+        f"{phase}_steps"
+        for phase in ("frozen", "finetune")
+        if current[f"{phase}_epochs"] is not None and saved.get(f"{phase}_epochs") is not None
+    }
     return sorted(
         key
         for key in set(saved) | set(current)
-        if key not in ignore and saved.get(key) != current.get(key)
+        if key not in ignore | unused_steps and saved.get(key) != current.get(key)
     )
 
 

@@ -73,3 +73,13 @@ def test_a_hand_edited_run_config_is_refused_when_resuming(tmp_path):
     run.config.write_text("[1, 2, 3]")
     with pytest.raises(ModelError, match="config.json: expected a JSON object"):
         check_resumable(run, resolve_config({}, {"data": "x", "out": str(tmp_path)}))
+
+
+def test_a_run_with_fixed_epochs_resumes_after_the_step_default_moved(tmp_path):
+    run_dir = RunDir(tmp_path)
+    fixed = {"data": "d", "out": str(tmp_path), "finetune_epochs": 0}
+    saved = {**resolve_config({}, fixed).to_dict(), "finetune_steps": 400}  # an older default
+    run_dir.write_json(run_dir.config, saved)
+    check_resumable(run_dir, resolve_config({}, fixed))  # the steps never applied
+    with pytest.raises(InputError, match=r"\(finetune_epochs, finetune_steps\)"):
+        check_resumable(run_dir, resolve_config({}, {"data": "d", "out": str(tmp_path)}))
