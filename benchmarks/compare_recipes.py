@@ -58,9 +58,15 @@ OLD_MECHANICS = [
 ]
 #: The losses compared with the default center loss.
 LOSSES = ("softmax", "triplet", "arcface", "cosface", "subcenter")
-FROZEN = f"pretrained:efficientnet_lite0@{TrainConfig.image_size}"
+#: The larger EfficientNet-Lite backbones compared with the default Lite0.
+BACKBONES = ("lite1", "lite2")
+#: No-training baselines: ImageNet features of a backbone at the default input size.
+FROZEN = {
+    "frozen": f"pretrained:efficientnet_lite0@{TrainConfig.image_size}",
+    **{f"frozen-{b}": f"pretrained:efficientnet_{b}@{TrainConfig.image_size}" for b in BACKBONES},
+}
 RECIPES = {
-    "frozen": None,  # ImageNet features at the default input size (FROZEN), no training
+    **dict.fromkeys(FROZEN),
     "new": [],  # the defaults: --data and --out only
     "old-defaults": [  # TrainConfig before issue 15 (the seed study's numbers; the
         # backbone's ImageNet side, 224 px for Lite0)
@@ -86,6 +92,15 @@ RECIPES = {
     "size-160-ft1200": ["--image-size", 160, "--finetune-steps", 1200],
     "size-160-ft1600": ["--image-size", 160, "--finetune-steps", 1600],  # = the defaults now
     "size-160-ft2000": ["--image-size", 160, "--finetune-steps", 2000],
+    # a larger backbone, at the defaults and at the cheap screen's 400 steps (Lite0: size-160)
+    **{b: ["--backbone", f"efficientnet_{b}", "--image-size", 160] for b in BACKBONES},
+    **{
+        f"{b}-ft400": [
+            *("--backbone", f"efficientnet_{b}"),
+            *("--image-size", 160, "--finetune-steps", 400),
+        ]
+        for b in BACKBONES
+    },
 }
 
 
@@ -97,8 +112,8 @@ def commands_for(set_name: str, recipe: str, seed: int, out: Path) -> dict[str, 
         *("--representative-rule", "random", "--trials", 20, "--seed", seed),
         *(("--unknown", ROOT / data["unknown"]) if data["unknown"] else ()),
     ]
-    if RECIPES[recipe] is None:
-        return {f"{recipe}-s{seed}-eval": [*evaluate, FROZEN]}
+    if recipe in FROZEN:
+        return {f"{recipe}-s{seed}-eval": [*evaluate, FROZEN[recipe]]}
     train = [
         *("itemrec-train", "--data", ROOT / data["train"], "--out", run / "run"),
         *("--seed", seed, *RECIPES[recipe]),
@@ -132,12 +147,26 @@ def collect(set_name: str, recipe: str, seed: int, out: Path) -> list[dict]:
     return rows
 
 
-def table(rows: list[dict], reference: str) -> list[str]:
+def int8_latency(rows: list[dict], out: Path) -> dict[str, float]:
+    """Median ms per image on 1 interpreter thread of each trained recipe's int8 model (its
+    first seed's: the graph, not the weights, sets the time), all timed round robin."""
+    from bench_convert import interleaved_latency
+
+    paths = {}
+    for row in sorted(rows, key=lambda r: r["seed"]):
+        model = out / f"{row['recipe']}-s{row['seed']}" / "model_int8.tflite"
+        if model.is_file():
+            paths.setdefault(row["recipe"], model)
+    return interleaved_latency(paths, threads=1) if paths else {}
+
+
+def table(rows: list[dict], reference: str, latency: dict[str, float] | None = None) -> list[str]:
     keys = ("rank1", "rank5", "mAP", "open_set_eer")
+    timed = " int8 ms, 1 thread |" if latency else ""
     lines = [
         "| recipe | model | seeds | rank-1 | rank-5 | mAP | open-set EER "
-        f"| rank-1 - {reference} (paired) |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| rank-1 - {reference} (paired) |{timed}",
+        "|---|---|---|---|---|---|---|---|" + ("---|" if latency else ""),
     ]
     groups = sorted({(r["recipe"], r["model"]) for r in rows}, key=lambda g: (g[0], g[1]))
     for recipe, kind in groups:
@@ -156,7 +185,11 @@ def table(rows: list[dict], reference: str) -> list[str]:
             if len(diffs)
             else "-"
         )
-        lines.append(f"| {recipe} | {kind} | {len(runs)} | " + " | ".join(cells) + f" | {paired} |")
+        ms = latency.get(recipe) if kind == "int8" and latency else None
+        timing = (f" {ms:.1f} |" if ms else " - |") if latency else ""
+        lines.append(
+            f"| {recipe} | {kind} | {len(runs)} | " + " | ".join(cells) + f" | {paired} |{timing}"
+        )
     return lines
 
 
@@ -167,11 +200,16 @@ def table(rows: list[dict], reference: str) -> list[str]:
 @click.option("--reference", default="new", show_default=True, help="Recipe of the paired diff.")
 @click.option("--table-only", is_flag=True, help="Only collect what has run into the table.")
 @click.option(
+    "--latency",
+    is_flag=True,
+    help="Also time each recipe's int8 model (1 thread, round robin; run it on a quiet machine).",
+)
+@click.option(
     "--results-name",
     default=None,
     help="File name of the results, without suffix [default: recipes-<set>].",
 )
-def main(set_name, recipes, seeds, reference, table_only, results_name):
+def main(set_name, recipes, seeds, reference, table_only, latency, results_name):
     seeds = [int(s) for s in seeds.split(",")]
     out = ROOT / "build" / "compare" / set_name
     stale = [
@@ -202,13 +240,22 @@ def main(set_name, recipes, seeds, reference, table_only, results_name):
         for name, c in commands_for(set_name, recipe, seed, out).items()
         if (out / f"{recipe}-s{seed}" / "eval" / "cmc.json").is_file()
     }
+    latency_ms = int8_latency(rows, out) if latency else {}
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / (results_name or f"recipes-{set_name}")
     stem.with_suffix(".json").write_text(
-        json.dumps({"rows": rows, "commands": listed, "exit_codes": codes}, indent=1)
+        json.dumps(
+            {"rows": rows, "int8_ms_1_thread": latency_ms, "commands": listed, "exit_codes": codes},
+            indent=1,
+        )
     )
     text = "\n".join(
-        [f"# Recipes on {set_name} (mean +- std over seeds)", "", *table(rows, reference), ""]
+        [
+            f"# Recipes on {set_name} (mean +- std over seeds)",
+            "",
+            *table(rows, reference, latency_ms),
+            "",
+        ]
         + ["Commands:", "", *(f"    {c}" for c in listed.values()), ""]
     )
     stem.with_suffix(".md").write_text(text)

@@ -1,12 +1,16 @@
-"""benchmarks/compare_recipes: a finished run whose recipe has moved is named, not reused."""
+"""benchmarks/compare_recipes: a finished run whose recipe has moved is named, not reused;
+the optional latency column times each recipe's int8 model once."""
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "edge_runtime"))
 
-from compare_recipes import stale_run
+from compare_recipes import int8_latency, stale_run, table
+from edge_helpers import INT8_MODEL
 
 from itemrec.train.config import TrainConfig
 
@@ -45,3 +49,24 @@ def test_a_recipe_that_fixes_epochs_ignores_the_step_default(tmp_path):
     train = [*_train(run), "--finetune-epochs", 30]
     assert stale_run(train) is None
     assert stale_run([*train[:-1], 20]) == "finetune_epochs=30 (recipe: 20)"
+
+
+def test_the_latency_column_times_each_recipes_int8_model_once(tmp_path):
+    rows = []
+    for recipe, seed in (("size-160", 0), ("size-160", 1), ("lite1", 0)):
+        run = tmp_path / f"{recipe}-s{seed}"
+        run.mkdir()
+        shutil.copy(INT8_MODEL, run / "model_int8.tflite")
+        for kind, rank1 in (("Keras", 0.5 + seed / 10), ("int8", 0.4 + seed / 10)):
+            figures = {"rank1": rank1, "rank5": 0.9, "mAP": 0.6, "open_set_eer": 0.3}
+            rows.append({"recipe": recipe, "seed": seed, "model": kind, **figures})
+    latency = int8_latency(rows, tmp_path)
+    assert sorted(latency) == ["lite1", "size-160"]
+    assert all(0 < ms < 1000 for ms in latency.values())
+    lines = table(rows, "size-160", latency)
+    assert lines[0].endswith("| int8 ms, 1 thread |")
+    cells = {tuple(line.split(" | ")[:2]): line.split(" | ")[-1] for line in lines[2:]}
+    assert cells[("| lite1", "Keras")] == "- |"
+    assert cells[("| size-160", "int8")] == f"{latency['size-160']:.1f} |"
+    assert "| 2 | 0.450 +- 0.071 |" in lines[-1]  # size-160 int8: two seeds
+    assert "int8 ms" not in table(rows, "size-160")[0]
