@@ -9,12 +9,14 @@ the set's unseen items (one random representative per item, 20 draws; open-set i
 from the set's never-enrolled items, or a seeded half of the unseen items on the sample).
 A finished step is not run again (rerun to resume); a finished run whose ``config.json``
 no longer matches its recipe (a default moved since it ran) stops the script with the
-fields that differ, so one recipe name never mixes two recipes. ``frozen`` is the no-training
-baseline (ImageNet features). Seeds are paired: seed s is the same split, initialisation
-and evaluation draws for every recipe, so differences are read per seed.
+fields that differ, so one recipe name never mixes two recipes. ``frozen`` (``frozen-lite1``,
+``frozen-lite2``) is the no-training baseline (ImageNet features). Seeds are paired: seed s is
+the same split, initialisation and evaluation draws for every recipe, so differences are read
+per seed.
 
 Results: ``benchmarks/results/recipes-<set>.json`` and ``.md`` (every command is listed; the
 table holds every run found under ``build/compare/<set>/``), or ``--results-name``.
+``--latency`` adds each recipe's int8 ms per image on 1 thread (on a quiet machine).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import click
 import numpy as np
+from bench_convert import interleaved_latency
 from commands import ROOT, run_batch, show
 
 from itemrec.train.cli import main as train_command
@@ -150,8 +153,6 @@ def collect(set_name: str, recipe: str, seed: int, out: Path) -> list[dict]:
 def int8_latency(rows: list[dict], out: Path) -> dict[str, float]:
     """Median ms per image on 1 interpreter thread of each trained recipe's int8 model (its
     first seed's: the graph, not the weights, sets the time), all timed round robin."""
-    from bench_convert import interleaved_latency
-
     paths = {}
     for row in sorted(rows, key=lambda r: r["seed"]):
         model = out / f"{row['recipe']}-s{row['seed']}" / "model_int8.tflite"
