@@ -17,6 +17,8 @@ per seed.
 Results: ``benchmarks/results/recipes-<set>.json`` and ``.md`` (every command is listed; the
 table holds every run found under ``build/compare/<set>/``), or ``--results-name``.
 ``--latency`` adds each recipe's int8 ms per image on 1 thread (on a quiet machine).
+``--recorded NAME`` takes the runs that are missing under ``build/`` from an earlier results
+file instead of training them (a reference measured in a checkout whose ``build/`` is gone).
 """
 
 from __future__ import annotations
@@ -138,16 +140,47 @@ def figures(model: dict) -> dict:
     }
 
 
+def evaluated(out: Path, recipe: str, seed: int) -> bool:
+    return (out / f"{recipe}-s{seed}" / "eval" / "cmc.json").is_file()
+
+
 def collect(set_name: str, recipe: str, seed: int, out: Path) -> list[dict]:
-    path = out / f"{recipe}-s{seed}" / "eval" / "cmc.json"
-    if not path.is_file():
+    if not evaluated(out, recipe, seed):
         return []
-    models = json.loads(path.read_text())["models"]
+    models = json.loads((out / f"{recipe}-s{seed}" / "eval" / "cmc.json").read_text())["models"]
     rows = []
     for label, model in models.items():
         kind = "int8" if label.endswith(".tflite") else "Keras"
         rows.append({"recipe": recipe, "seed": seed, "model": kind, **figures(model)})
     return rows
+
+
+def recorded_runs(
+    names: tuple[str, ...], set_name: str, recipes: tuple[str, ...], seeds: list[int], out: Path
+) -> tuple[list[dict], dict[str, str]]:
+    """Rows and commands of earlier results files ``names`` for the recipe/seed pairs asked for
+    that have no run under ``out`` (the first file holding a pair wins). A recorded run whose
+    commands differ from its recipe's today is refused; a moved default does not show in the
+    commands, so the caller vouches for those (the results' dates and docs/defaults.md)."""
+    rows, commands, taken = [], {}, set()
+    for name in names:
+        saved = json.loads((RESULTS / f"{name}.json").read_text())
+        for recipe in recipes:
+            for seed in seeds:
+                run = f"{recipe}-s{seed}"
+                found = [r for r in saved["rows"] if (r["recipe"], r["seed"]) == (recipe, seed)]
+                if not found or run in taken or evaluated(out, recipe, seed):
+                    continue
+                wanted = {n: show(c) for n, c in commands_for(set_name, recipe, seed, out).items()}
+                was = {n: c for n, c in saved["commands"].items() if n in wanted}
+                if was != wanted:
+                    raise click.ClickException(
+                        f"{run} in {name} ran other commands than its recipe's today"
+                    )
+                taken.add(run)
+                rows += [{**r, "recorded": name} for r in found]
+                commands.update({n: f"{c}  # recorded in {name}" for n, c in was.items()})
+    return rows, commands
 
 
 def int8_latency(rows: list[dict], out: Path) -> dict[str, float]:
@@ -210,7 +243,13 @@ def table(rows: list[dict], reference: str, latency: dict[str, float] | None = N
     default=None,
     help="File name of the results, without suffix [default: recipes-<set>].",
 )
-def main(set_name, recipes, seeds, reference, table_only, latency, results_name):
+@click.option(
+    "--recorded",
+    multiple=True,
+    metavar="NAME",
+    help="Take runs missing under build/ from benchmarks/results/NAME.json, not training them.",
+)
+def main(set_name, recipes, seeds, reference, table_only, latency, results_name, recorded):
     seeds = [int(s) for s in seeds.split(",")]
     out = ROOT / "build" / "compare" / set_name
     stale = [
@@ -225,21 +264,25 @@ def main(set_name, recipes, seeds, reference, table_only, latency, results_name)
             "runs that no longer match their recipe (move them away to rerun):\n  "
             + "\n  ".join(stale)
         )
+    recorded_rows, recorded_commands = recorded_runs(recorded, set_name, recipes, seeds, out)
+    taken = {(r["recipe"], r["seed"]) for r in recorded_rows}
     commands = {}
     for recipe in recipes:
         for seed in seeds:
+            if (recipe, seed) in taken or evaluated(out, recipe, seed):
+                continue
             steps = commands_for(set_name, recipe, seed, out)
-            if not (out / f"{recipe}-s{seed}" / "eval" / "cmc.json").is_file():
-                commands.update({name: c for name, c in steps.items() if not _done(name, c)})
+            commands.update({name: c for name, c in steps.items() if not _done(name, c)})
     # One at a time: each chain (train, convert, eval) runs in order, and training uses both cores.
     codes = run_batch(commands, out / "logs", jobs=1) if commands and not table_only else {}
     rows = [r for recipe in RECIPES for seed in seeds for r in collect(set_name, recipe, seed, out)]
-    listed = {
+    rows += recorded_rows
+    listed = recorded_commands | {
         name: show(c)
         for recipe in RECIPES
         for seed in seeds
         for name, c in commands_for(set_name, recipe, seed, out).items()
-        if (out / f"{recipe}-s{seed}" / "eval" / "cmc.json").is_file()
+        if evaluated(out, recipe, seed)
     }
     latency_ms = int8_latency(rows, out) if latency else {}
     RESULTS.mkdir(exist_ok=True)
@@ -256,6 +299,15 @@ def main(set_name, recipes, seeds, reference, table_only, latency, results_name)
             "",
             *table(rows, reference, latency_ms),
             "",
+            *(
+                [
+                    "Recorded in an earlier checkout, not run here: "
+                    + ", ".join(f"{r}-s{s}" for r, s in sorted(taken)),
+                    "",
+                ]
+                if taken
+                else []
+            ),
         ]
         + ["Commands:", "", *(f"    {c}" for c in listed.values()), ""]
     )

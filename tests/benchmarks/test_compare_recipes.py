@@ -1,15 +1,21 @@
 """benchmarks/compare_recipes: a finished run whose recipe has moved is named, not reused;
-the optional latency column times each recipe's int8 model once."""
+the optional latency column times each recipe's int8 model once; recorded runs fill only the
+pairs missing under build/."""
 
 import json
 import shutil
 import sys
 from pathlib import Path
 
+import click
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "edge_runtime"))
 
-from compare_recipes import int8_latency, stale_run, table
+import compare_recipes
+from commands import show
+from compare_recipes import commands_for, int8_latency, recorded_runs, stale_run, table
 from edge_helpers import INT8_MODEL
 
 from itemrec.train.config import TrainConfig
@@ -70,3 +76,32 @@ def test_the_latency_column_times_each_recipes_int8_model_once(tmp_path):
     assert cells[("| size-160", "int8")] == f"{latency['size-160']:.1f} |"
     assert "| 2 | 0.450 +- 0.071 |" in lines[-1]  # size-160 int8: two seeds
     assert "int8 ms" not in table(rows, "size-160")[0]
+
+
+def test_recorded_runs_fill_the_pairs_missing_under_build_and_must_match_the_recipe(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(compare_recipes, "RESULTS", tmp_path)
+    out, recipe = tmp_path / "devdata", "size-160-ft1600"
+    saved = {"rows": [], "commands": {}}
+    for seed in (0, 1):
+        for kind in ("Keras", "int8"):
+            saved["rows"].append({"recipe": recipe, "seed": seed, "model": kind, "rank1": 0.5})
+        steps = commands_for("devdata", recipe, seed, out)
+        saved["commands"].update({name: show(c) for name, c in steps.items()})
+    (tmp_path / "earlier.json").write_text(json.dumps(saved))
+    (out / f"{recipe}-s0" / "eval").mkdir(parents=True)
+    (out / f"{recipe}-s0" / "eval" / "cmc.json").write_text("{}")  # seed 0 ran here
+
+    rows, commands = recorded_runs(("earlier",), "devdata", (recipe, "lite1"), [0, 1, 2], out)
+    assert [(r["seed"], r["model"], r["recorded"]) for r in rows] == [
+        (1, "Keras", "earlier"),
+        (1, "int8", "earlier"),
+    ]
+    assert sorted(commands) == [f"{recipe}-s1-{step}" for step in ("convert", "eval", "train")]
+    assert all(c.endswith("  # recorded in earlier") for c in commands.values())
+
+    saved["commands"][f"{recipe}-s1-train"] += " --loss arcface"
+    (tmp_path / "earlier.json").write_text(json.dumps(saved))
+    with pytest.raises(click.ClickException, match=f"{recipe}-s1 in earlier ran other commands"):
+        recorded_runs(("earlier",), "devdata", (recipe,), [1], out)
