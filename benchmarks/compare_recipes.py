@@ -164,7 +164,10 @@ def recorded_runs(
     commands, so the caller vouches for those (the results' dates and docs/defaults.md)."""
     rows, commands, taken = [], {}, set()
     for name in names:
-        saved = json.loads((RESULTS / f"{name}.json").read_text())
+        path = RESULTS / f"{name}.json"
+        if not path.is_file():
+            raise click.ClickException(f"--recorded {name}: no results file {path}")
+        saved = json.loads(path.read_text())
         for recipe in recipes:
             for seed in seeds:
                 run = f"{recipe}-s{seed}"

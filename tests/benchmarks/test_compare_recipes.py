@@ -105,3 +105,5 @@ def test_recorded_runs_fill_the_pairs_missing_under_build_and_must_match_the_rec
     (tmp_path / "earlier.json").write_text(json.dumps(saved))
     with pytest.raises(click.ClickException, match=f"{recipe}-s1 in earlier ran other commands"):
         recorded_runs(("earlier",), "devdata", (recipe,), [1], out)
+    with pytest.raises(click.ClickException, match="--recorded later: no results file"):
+        recorded_runs(("later",), "devdata", (recipe,), [1], out)
