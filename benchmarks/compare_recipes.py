@@ -140,14 +140,15 @@ def figures(model: dict) -> dict:
     }
 
 
-def evaluated(out: Path, recipe: str, seed: int) -> bool:
-    return (out / f"{recipe}-s{seed}" / "eval" / "cmc.json").is_file()
+def cmc_file(out: Path, recipe: str, seed: int) -> Path:
+    """Where the run's evaluation lands; it exists once the run is done."""
+    return out / f"{recipe}-s{seed}" / "eval" / "cmc.json"
 
 
 def collect(set_name: str, recipe: str, seed: int, out: Path) -> list[dict]:
-    if not evaluated(out, recipe, seed):
+    if not cmc_file(out, recipe, seed).is_file():
         return []
-    models = json.loads((out / f"{recipe}-s{seed}" / "eval" / "cmc.json").read_text())["models"]
+    models = json.loads(cmc_file(out, recipe, seed).read_text())["models"]
     rows = []
     for label, model in models.items():
         kind = "int8" if label.endswith(".tflite") else "Keras"
@@ -172,7 +173,7 @@ def recorded_runs(
             for seed in seeds:
                 run = f"{recipe}-s{seed}"
                 found = [r for r in saved["rows"] if (r["recipe"], r["seed"]) == (recipe, seed)]
-                if not found or run in taken or evaluated(out, recipe, seed):
+                if not found or run in taken or cmc_file(out, recipe, seed).is_file():
                     continue
                 wanted = {n: show(c) for n, c in commands_for(set_name, recipe, seed, out).items()}
                 was = {n: c for n, c in saved["commands"].items() if n in wanted}
@@ -272,7 +273,7 @@ def main(set_name, recipes, seeds, reference, table_only, latency, results_name,
     commands = {}
     for recipe in recipes:
         for seed in seeds:
-            if (recipe, seed) in taken or evaluated(out, recipe, seed):
+            if (recipe, seed) in taken or cmc_file(out, recipe, seed).is_file():
                 continue
             steps = commands_for(set_name, recipe, seed, out)
             commands.update({name: c for name, c in steps.items() if not _done(name, c)})
@@ -285,7 +286,7 @@ def main(set_name, recipes, seeds, reference, table_only, latency, results_name,
         for recipe in RECIPES
         for seed in seeds
         for name, c in commands_for(set_name, recipe, seed, out).items()
-        if evaluated(out, recipe, seed)
+        if cmc_file(out, recipe, seed).is_file()
     }
     latency_ms = int8_latency(rows, out) if latency else {}
     RESULTS.mkdir(exist_ok=True)
@@ -304,7 +305,7 @@ def main(set_name, recipes, seeds, reference, table_only, latency, results_name,
             "",
             *(
                 [
-                    "Recorded in an earlier checkout, not run here: "
+                    "Read from earlier results (--recorded), not run here: "
                     + ", ".join(f"{r}-s{s}" for r, s in sorted(taken)),
                     "",
                 ]
