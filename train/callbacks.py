@@ -173,6 +173,11 @@ class PhaseBackup(keras.callbacks.BackupAndRestore):
             backup_now(self, epoch)
 
 
+#: Below this :func:`embedding_spread` the embeddings have collapsed (the guard's ``min_spread``;
+#: healthy runs log 0.7-0.95, a collapsed one 0.00).
+COLLAPSED_SPREAD = 0.02
+
+
 def embedding_spread(embeddings) -> float:
     """Mean squared distance of L2-normalised embeddings to their mean: ``1 - ||mean e||^2``.
 
@@ -210,7 +215,7 @@ class CollapseGuard(keras.callbacks.Callback):
         chance_loss: float,
         schedule_cut,
         reference_loss: float | None = None,
-        min_spread: float = 0.02,
+        min_spread: float = COLLAPSED_SPREAD,
         cut: float = 0.1,
         max_restores: int = 3,
     ):

@@ -94,6 +94,11 @@ OPTIONS = [
     ("augmentations", f"Comma-separated steps: {', '.join(AUGMENTATIONS)}, or none.", {}),
     ("flip", "Also random horizontal flips (off: products carry text).", {}),
     (
+        "whitening",
+        "Shrinkage of the PCA whitening fitted on the training images at the end, 0..1 (0: none).",
+        {"type": float},
+    ),
+    (
         "feature_views",
         "Augmented views per image behind the cached frozen features.",
         {"type": int},

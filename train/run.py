@@ -56,6 +56,7 @@ from itemrec.train.plots import write_gif
 from itemrec.train.run_dir import RunDir
 from itemrec.train.schedule import WarmupCosine, epochs_for_steps
 from itemrec.train.trainer import EmbeddingTrainer
+from itemrec.train.whitening import too_few_classes, whiten
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +262,7 @@ class _Run:
         chosen = np.random.default_rng(self.config.seed).choice(len(paths), count, replace=False)
         images = evaluation_dataset(
             [paths[i] for i in np.sort(chosen)], labels[np.sort(chosen)], self.size, count
-        ).map(lambda image, _label: image)
+        ).map(_image_only)
         if cached:  # the backbone is frozen: its features of the probes are computed once
             features = pooled_features_model(self.network).predict(images, verbose=0)
             head = head_network(self.network)
@@ -393,7 +394,8 @@ class _Run:
     def finish(self) -> dict:
         out = self.out
         float32_model(self.network).save(out.model)
-        float32_model(self.embedder).save(out.embedder)
+        whitening = self._whitening()
+        float32_model(whitening.pop("embedder")).save(out.embedder)
         if hasattr(self.objective, "centers"):
             np.save(out.centers, self.objective.centers.numpy())
         write_gif(out.scatter_frames(), out.features_gif)
@@ -407,9 +409,33 @@ class _Run:
             "final": history[-1] if history else None,
             "best_epoch": None if best is None else best["global_epoch"],
             "best_val_rank1": None if best is None else best["val_rank1"],
+            "whitening": whitening,
         }
         out.write_json(out.summary, summary)
         return summary
+
+    def _whitening(self) -> dict:
+        """The embedder to export, whitened on the training images unless turned off."""
+        shrink = self.config.whitening
+        if not shrink:
+            return {"embedder": self.embedder, "shrink": 0.0}
+        too_few = too_few_classes(len(self.train_set.classes), self.config.embedding_size)
+        if too_few:
+            log.info("embeddings not whitened: %s", too_few)
+            return {"embedder": self.embedder, "shrink": 0.0, "not_whitened": too_few}
+        paths, labels = self.train_set.paths_and_labels
+        images = evaluation_dataset(paths, labels, self.size, self.config.batch_size)
+        try:
+            embedder = whiten(float32_model(self.embedder), images.map(_image_only), shrink)
+        except ValueError as err:  # a collapsed model: convert's degenerate check refuses it
+            log.warning("embeddings not whitened: %s", err)
+            return {"embedder": self.embedder, "shrink": 0.0, "not_whitened": str(err)}
+        log.info("whitened the embeddings on %d training images (shrink %g)", len(paths), shrink)
+        return {"embedder": embedder, "shrink": shrink, "images": len(paths)}
+
+
+def _image_only(image, _label):
+    return image
 
 
 def _keras_verbosity(progress):

@@ -11,7 +11,8 @@ No other module names a file in it: they ask a :class:`RunDir` for the path. ::
     state.json           the phases already finished (for resume)
     model.keras          the training network with both heads
     embedder.keras       image (RGB 0..255) -> L2-normalised embedding: what gets exported
-    best_embedder.keras  the embedder of the best validation epoch
+                         (whitened on the training images, ``itemrec.train.whitening``)
+    best_embedder.keras  the embedder of the best validation epoch (not whitened)
     centers.npy          the center-loss centers
     features/epoch_NNN.png, features.gif    the deep-feature scatter per epoch
     logs/                TensorBoard

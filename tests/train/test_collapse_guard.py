@@ -8,6 +8,7 @@ import pytest
 from itemrec.train.callbacks import embedding_spread
 from itemrec.train.config import resolve_config
 from itemrec.train.keras_api import tf
+from itemrec.train.model import embedding_model
 from itemrec.train.run import train_run
 from itemrec.train.run_dir import RunDir
 
@@ -37,7 +38,8 @@ def _config(class_folders, out, **changes):
 
 
 def _final_spread(run: RunDir, class_folders) -> float:
-    embedder = tf.keras.models.load_model(run.embedder, safe_mode=True)
+    """The spread the trained network ends with (the guard's view: before any whitening)."""
+    embedder = embedding_model(tf.keras.models.load_model(run.model, safe_mode=True))
     from itemrec.train.data import evaluation_dataset, readable_class_folders
 
     paths, labels = readable_class_folders(class_folders).paths_and_labels

@@ -83,3 +83,16 @@ def test_a_run_with_fixed_epochs_resumes_after_the_step_default_moved(tmp_path):
     check_resumable(run_dir, resolve_config({}, fixed))  # the steps never applied
     with pytest.raises(InputError, match=r"\(finetune_epochs, finetune_steps\)"):
         check_resumable(run_dir, resolve_config({}, {"data": "d", "out": str(tmp_path)}))
+
+
+def test_a_run_from_before_whitening_reads_as_unwhitened(tmp_path):
+    run_dir = RunDir(tmp_path)
+    given = {"data": "d", "out": str(tmp_path)}
+    saved = resolve_config({}, given).to_dict()
+    del saved["whitening"]  # config.json of a run trained before the key existed
+    run_dir.write_json(run_dir.config, saved)
+    check_resumable(run_dir, resolve_config({}, {**given, "whitening": 0.0}))
+    with pytest.raises(InputError, match=r"\(whitening\)"):
+        check_resumable(run_dir, resolve_config({}, given))
+    with pytest.raises(InputError, match="whitening must be in"):
+        resolve_config({}, {**given, "whitening": 1.5})

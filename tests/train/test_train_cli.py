@@ -90,6 +90,8 @@ def _check_run_dir(path, epochs, classes):
     assert [e["global_epoch"] for e in history] == list(range(epochs))
     assert all(len(e["val_cmc"]) == 2 and "center_loss" in e for e in history)
     assert any(run.logs.rglob("events.out.tfevents*"))
+    import itemrec.train.backbones  # noqa: F401  (registers the models' custom layers)
+
     model = tf.keras.models.load_model(run.model, safe_mode=True)
     assert model.output["logits"].shape[-1] == classes
     embedder = tf.keras.models.load_model(run.embedder, safe_mode=True)
@@ -97,7 +99,11 @@ def _check_run_dir(path, epochs, classes):
     images = np.random.default_rng(0).uniform(0, 255, (2, size, size, 3)).astype(np.float32)
     vectors = embedder(images).numpy()
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # Untrained random weights embed every image alike: the export is left unwhitened, so
+    # that itemrec-convert's degenerate-model check still sees the collapse.
     np.testing.assert_allclose(embedding_model(model)(images).numpy(), vectors, atol=1e-5)
+    whitening = run.read_json(run.summary)["whitening"]
+    assert whitening["shrink"] == 0.0 and "collapsed" in whitening["not_whitened"]
     return run.read_config()
 
 

@@ -1,0 +1,79 @@
+"""PCA whitening of the embeddings, fitted on the training images once training ends.
+
+With ``x`` the L2-normalised embeddings of the (un-augmented) training images, ``mu`` their
+mean, ``V`` and ``lambda`` the eigenvectors and eigenvalues of their covariance, and ``s`` the
+shrinkage::
+
+    lambda' = (1 - s) * lambda + s * mean(lambda)
+    y = normalize((x - mu) @ V @ diag(lambda') ** -1/2)
+
+Whitening spreads the directions the training images barely use and damps the dominant ones,
+so a cosine weighs every direction the same. ``s`` pulls the eigenvalues towards their mean:
+s = 1 is plain centring, s = 0 full whitening, which amplifies the noise of directions
+estimated from few images. It becomes one ``Dense`` layer and an ``L2Normalize`` appended to
+the embedder, so the converter, the Pi and the phone run it as part of the model, with no
+code of their own (a 128 x 128 matrix: well under 1 % of Lite0's multiply-adds).
+
+Measured on the int8 models of the defaults, 3 paired seeds per set, no retraining
+(``benchmarks/embedding_postprocess.py``; ``docs/defaults.md``, "Whitening").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from itemrec.train.callbacks import COLLAPSED_SPREAD, embedding_spread
+from itemrec.train.keras_api import keras
+from itemrec.train.layers import L2Normalize
+
+WHITENING, WHITENED = "whitening", "whitened_embedding"
+#: Whitening needs at least this many training classes per embedding dimension: C classes'
+#: means span at most C - 1 directions, and whitening blows the others (within-item noise) up
+#: to the same weight. Fitted on K random training classes of the dev benchmark (Lite0, seed
+#: 0), rank-1 moved -3.4 / -1.2 / +0.6 / +1.6 / +2.1 points at K = 16 / 64 / 128 / 256 / 823
+#: for 128 dimensions; the faces-like set (22 classes) lost 8 points.
+MIN_CLASSES_PER_DIMENSION = 2
+
+
+def too_few_classes(classes: int, dimensions: int) -> str | None:
+    """Why ``classes`` training classes are too few to whiten ``dimensions``, or None."""
+    needed = MIN_CLASSES_PER_DIMENSION * dimensions
+    if classes >= needed:
+        return None
+    per = MIN_CLASSES_PER_DIMENSION
+    return f"{classes} training classes, fewer than {needed} ({per} per embedding dimension)"
+
+
+def fit_whitening(embeddings: np.ndarray, shrink: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(kernel, bias)`` with ``normalize(x @ kernel + bias)`` the whitened ``x`` (see above)."""
+    x = np.asarray(embeddings, np.float64)
+    if x.ndim != 2 or len(x) < 2:
+        raise ValueError("whitening needs at least 2 embeddings")
+    if not 0 < shrink <= 1:
+        raise ValueError(f"the whitening's shrinkage must be in (0, 1], got {shrink}")
+    spread = embedding_spread(x)
+    if spread < COLLAPSED_SPREAD:  # whitening would blow noise up and hide the collapse
+        raise ValueError(f"the training embeddings have collapsed (spread {spread:.4f})")
+    mean = x.mean(axis=0)
+    values, vectors = np.linalg.eigh(np.cov(x - mean, rowvar=False))
+    values = (1 - shrink) * np.clip(values, 0, None) + shrink * values.mean()
+    kernel = vectors / np.sqrt(values)
+    return kernel.astype(np.float32), (-mean @ kernel).astype(np.float32)
+
+
+def whiten(embedder: keras.Model, images, shrink: float) -> keras.Model:
+    """``embedder`` whitened on its embeddings of ``images`` (batches of RGB 0..255).
+
+    ``ValueError`` when they cannot be: fewer than 2, or collapsed (nearly one point), which
+    stays visible unwhitened to ``itemrec-convert``'s degenerate-model check.
+    """
+    kernel, bias = fit_whitening(embedder.predict(images, verbose=0), shrink)
+    return whitened_embedder(embedder, kernel, bias)
+
+
+def whitened_embedder(embedder: keras.Model, kernel: np.ndarray, bias: np.ndarray) -> keras.Model:
+    """``embedder`` followed by the whitening and a new L2 normalisation (a flat model)."""
+    dense = keras.layers.Dense(kernel.shape[1], name=WHITENING, dtype="float32")
+    outputs = L2Normalize(name=WHITENED, dtype="float32")(dense(embedder.output))
+    dense.set_weights([kernel, bias])
+    return keras.Model(embedder.input, outputs, name=embedder.name)
