@@ -56,10 +56,11 @@ SETS = {
     },
 }
 #: What the old TrainConfig did beside its numbers: one rate, no warm-up, decay, clipping or
-#: guard, frozen features from plain images, crop + colour jitter only.
+#: guard, frozen features from plain images, crop + colour jitter only, no whitening.
 OLD_MECHANICS = [
     *("--backbone-lr-scale", 1, "--warmup-fraction", 0, "--clip-norm", 0),
     *("--no-collapse-guard", "--no-cache-features", "--augmentations", "crop,lighting"),
+    *("--whitening", 0),
 ]
 #: The losses compared with the default center loss.
 LOSSES = ("softmax", "triplet", "arcface", "cosface", "subcenter")
@@ -110,25 +111,38 @@ RECIPES = {
 
 
 def commands_for(set_name: str, recipe: str, seed: int, out: Path) -> dict[str, list]:
-    data = SETS[set_name]
     run = out / f"{recipe}-s{seed}"
-    evaluate = [
+    if recipe in FROZEN:
+        return {f"{recipe}-s{seed}-eval": eval_command(set_name, seed, run, [FROZEN[recipe]])}
+    train = [
+        *("itemrec-train", "--data", ROOT / SETS[set_name]["train"], "--out", run / "run"),
+        *("--seed", seed, *RECIPES[recipe]),
+    ]
+    return {
+        f"{recipe}-s{seed}-train": train,
+        f"{recipe}-s{seed}-convert": convert_command(run),
+        f"{recipe}-s{seed}-eval": eval_command(set_name, seed, run, [run / "run", int8_file(run)]),
+    }
+
+
+def int8_file(run: Path) -> Path:
+    return run / "model_int8.tflite"
+
+
+def convert_command(run: Path) -> list:
+    """``itemrec-convert --int8`` of the training run ``run/run``."""
+    return ["itemrec-convert", run / "run", "-o", int8_file(run), "--int8"]
+
+
+def eval_command(set_name: str, seed: int, run: Path, models: list) -> list:
+    """``itemrec-eval`` of ``models`` on the set's unseen items into ``run/eval``."""
+    data = SETS[set_name]
+    return [
         *("itemrec-eval", "--data", ROOT / data["unseen"], "--out", run / "eval"),
         *("--representative-rule", "random", "--trials", 20, "--seed", seed),
         *(("--unknown", ROOT / data["unknown"]) if data["unknown"] else ()),
+        *models,
     ]
-    if recipe in FROZEN:
-        return {f"{recipe}-s{seed}-eval": [*evaluate, FROZEN[recipe]]}
-    train = [
-        *("itemrec-train", "--data", ROOT / data["train"], "--out", run / "run"),
-        *("--seed", seed, *RECIPES[recipe]),
-    ]
-    model = run / "model_int8.tflite"
-    return {
-        f"{recipe}-s{seed}-train": train,
-        f"{recipe}-s{seed}-convert": ["itemrec-convert", run / "run", "-o", model, "--int8"],
-        f"{recipe}-s{seed}-eval": [*evaluate, run / "run", model],
-    }
 
 
 def figures(model: dict) -> dict:
@@ -192,7 +206,7 @@ def int8_latency(rows: list[dict], out: Path) -> dict[str, float]:
     first seed's: the graph, not the weights, sets the time), all timed round robin."""
     paths = {}
     for row in sorted(rows, key=lambda r: r["seed"]):
-        model = out / f"{row['recipe']}-s{row['seed']}" / "model_int8.tflite"
+        model = int8_file(out / f"{row['recipe']}-s{row['seed']}")
         if model.is_file():
             paths.setdefault(row["recipe"], model)
     return interleaved_latency(paths, threads=1) if paths else {}
