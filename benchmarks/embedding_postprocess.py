@@ -17,6 +17,8 @@ the script checks. The candidates:
     python benchmarks/embedding_postprocess.py --set devdata -r size-160-ft1600 --seeds 0,1,2
 
 Use runs trained without whitening (``--whitening 0``, or trained before it existed).
+``--fit-classes 16,64,...`` adds the default whitening fitted on that many random training
+classes only (a smaller catalogue; what ``MIN_CLASSES_PER_DIMENSION`` rests on).
 ``--as-trained`` also whitens each run's Keras embedder as ``itemrec-train`` now does at its
 end (``<run>/whitened-s<seed>/``), converts it and evaluates both, like ``compare_recipes``.
 
@@ -98,16 +100,34 @@ def whitened(weights: tuple[np.ndarray, np.ndarray], views: Views, tta: bool) ->
     return normalised((views.tta() if tta else views.whole) @ kernel + bias)
 
 
-def candidates(train: np.ndarray) -> dict[str, Callable[[Views], np.ndarray]]:
-    """Name -> a function of a ``Views`` giving its embeddings under that candidate."""
+def candidates(
+    train: np.ndarray, labels=None, fit_classes=(), seed: int = 0
+) -> dict[str, Callable[[Views], np.ndarray]]:
+    """Name -> a function of a ``Views`` giving its embeddings under that candidate.
+
+    ``fit_classes``: also the default whitening fitted on that many random training classes
+    (of ``labels``, drawn with ``seed``) only, as if the catalogue had been that small.
+    """
     mean = train.mean(axis=0)
     weights = {shrink: fit_whitening(train, shrink) for shrink in {*SHRINKS, DEFAULT_SHRINK}}
+    classes = np.unique(labels) if labels is not None else []
+    subsets = {
+        f"whiten-{DEFAULT_SHRINK} on {k} classes": np.isin(
+            labels, np.random.default_rng(seed).choice(classes, k, replace=False)
+        )
+        for k in fit_classes
+        if k < len(classes)
+    }
     return {
         "none": lambda v: v.whole,
         "center-train": lambda v: normalised(v.whole - mean),
         **{f"whiten-{s}": partial(whitened, weights[s], tta=False) for s in SHRINKS},
         "tta-5crop": lambda v: v.tta(),
         f"whiten-{DEFAULT_SHRINK}+tta-5crop": partial(whitened, weights[DEFAULT_SHRINK], tta=True),
+        **{
+            name: partial(whitened, fit_whitening(train[rows], DEFAULT_SHRINK), tta=False)
+            for name, rows in subsets.items()
+        },
     }
 
 
@@ -128,7 +148,9 @@ def evaluate_embeddings(known: Views, unknown: Views | None, embed, seed: int) -
     return figures(result)
 
 
-def study_run(set_name: str, recipe: str, seed: int, as_trained: bool) -> list[dict]:
+def study_run(
+    set_name: str, recipe: str, seed: int, as_trained: bool, fit_classes=()
+) -> list[dict]:
     """Every candidate on one trained run's int8 model; checks ``none`` against its eval.
 
     ``as_trained`` adds the run whitened as ``itemrec-train`` now does it (its Keras embedder
@@ -142,12 +164,13 @@ def study_run(set_name: str, recipe: str, seed: int, as_trained: bool) -> list[d
         raise click.ClickException(f"{run.name} was whitened in training; use unwhitened runs")
     model = EmbeddingModel(int8_file(run), threads=1)
     click.echo(f"{run.name}: embedding {set_name} (whole images and 5 crops)", err=True)
-    train = Views(model, data["train"], crops=False).whole
+    train = Views(model, data["train"], crops=False)
     known = Views(model, data["unseen"])
     unknown = Views(model, data["unknown"]) if data["unknown"] else None
     key = {"recipe": recipe, "seed": seed}
     rows = []
-    for name, embed in candidates(train).items():
+    made = candidates(train.whole, np.asarray(train.labels), fit_classes, seed)
+    for name, embed in made.items():
         rows.append({"candidate": name, **key, "model": "int8"})
         rows[-1] |= evaluate_embeddings(known, unknown, embed, seed)
         click.echo(f"  {name}: rank-1 {rows[-1]['rank1']:.3f}, EER {rows[-1]['open_set_eer']:.3f}")
@@ -248,18 +271,25 @@ def table(rows: list[dict], set_name: str, command: str) -> str:
     is_flag=True,
     help="Also whiten each run as itemrec-train does (Keras), convert and evaluate it.",
 )
+@click.option(
+    "--fit-classes",
+    default="",
+    help="Comma-separated class counts: also whiten on that many random training classes only.",
+)
 @click.option("--results-name", help="Results file name (default: postprocess-<set>).")
-def main(set_name, recipes, seeds, as_trained, results_name):
+def main(set_name, recipes, seeds, as_trained, fit_classes, results_name):
     """Measure embedding post-processing candidates on trained runs without retraining."""
+    fit_classes = [int(k) for k in fit_classes.split(",") if k]
     rows = [
         row
         for recipe in recipes
         for seed in (int(s) for s in seeds.split(","))
-        for row in study_run(set_name, recipe, seed, as_trained)
+        for row in study_run(set_name, recipe, seed, as_trained, fit_classes)
     ]
     command = " ".join(
         ["python embedding_postprocess.py", "--set", set_name, *(f"-r {r}" for r in recipes)]
         + ["--seeds", seeds, *["--as-trained"] * as_trained]
+        + [f"--fit-classes {','.join(map(str, fit_classes))}"] * bool(fit_classes)
     )
     write_results(results_name or f"postprocess-{set_name}", rows, table(rows, set_name, command))
 

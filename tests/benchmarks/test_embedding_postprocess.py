@@ -44,3 +44,16 @@ def test_each_candidate_computes_its_formula():
     kernel, bias = fit_whitening(train, shrink)
     both = made[f"whiten-{shrink}+tta-5crop"](views)
     np.testing.assert_allclose(both, normalised(normalised(six.mean(axis=1)) @ kernel + bias))
+
+
+def test_whitening_on_fewer_classes_fits_on_their_images_only():
+    rng = np.random.default_rng(1)
+    train, views = normalised(rng.normal(size=(60, 6))), _views(rng)
+    labels = np.repeat(np.arange(10), 6)
+    shrink = embedding_postprocess.DEFAULT_SHRINK
+    made = candidates(train, labels, fit_classes=(4, 10), seed=3)
+    assert f"whiten-{shrink} on 10 classes" not in made  # all of them: that is whiten-S
+    chosen = np.random.default_rng(3).choice(np.arange(10), 4, replace=False)
+    kernel, bias = fit_whitening(train[np.isin(labels, chosen)], shrink)
+    got = made[f"whiten-{shrink} on 4 classes"](views)
+    np.testing.assert_allclose(got, normalised(views.whole @ kernel + bias))
