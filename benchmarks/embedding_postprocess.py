@@ -20,7 +20,8 @@ Use runs trained without whitening (``--whitening 0``, or trained before it exis
 ``--fit-classes 16,64,...`` adds the default whitening fitted on that many random training
 classes only (a smaller catalogue; what ``MIN_CLASSES_PER_DIMENSION`` rests on).
 ``--as-trained`` also whitens each run's Keras embedder as ``itemrec-train`` now does at its
-end (``<run>/whitened-s<seed>/``), converts it and evaluates both, like ``compare_recipes``.
+end (``<run>/whitened-<shrinkage>-s<seed>/``), converts it and evaluates both, like
+``compare_recipes``.
 
 Writes ``benchmarks/results/postprocess-<set>.json`` and ``.md`` (or ``--results-name``).
 Not part of ``make bench``.
@@ -57,6 +58,7 @@ from itemrec.train.whitening import fit_whitening
 TRIALS = 20  # compare_recipes' evaluation
 SHRINKS = (0.1, 0.3, 0.5)  # whitening shrinkages tried
 DEFAULT_SHRINK = TrainConfig.whitening
+WHITENED_RUN = f"whitened-{DEFAULT_SHRINK}"  # <run>/whitened-S-s<seed>/: --as-trained's copy
 ZOOM = 0.85  # side of a test-time crop, as a fraction of the image's shorter side
 
 
@@ -180,7 +182,7 @@ def study_run(
         raise click.ClickException(f"{run.name}: 'none' differs from its eval/cmc.json")
     if as_trained and whiten_like_training(run):
         rows.append({"candidate": "none", **key, "model": "Keras", **figures(recorded["run"])})
-        models = json.loads(cmc_file(run, "whitened", seed).read_text())["models"]
+        models = json.loads(cmc_file(run, WHITENED_RUN, seed).read_text())["models"]
         for label, kind in (("run", "Keras"), (int8_file(run).name, "int8")):
             name = f"whitened in training ({DEFAULT_SHRINK})"
             rows.append({"candidate": name, **key, "model": kind, **figures(models[label])})
@@ -188,7 +190,7 @@ def study_run(
 
 
 def whiten_like_training(run: Path) -> bool:
-    """``run/whitened-s<seed>/``: ``run``'s embedder whitened as training's end does it,
+    """``run/whitened-S-s<seed>/``: ``run``'s embedder whitened as training's end does it,
     converted and evaluated with ``compare_recipes``' commands (skipped once evaluated).
     False when training would not whiten it (too few classes)."""
     from itemrec.train.data import evaluation_dataset, readable_class_folders, split_by_class
@@ -198,14 +200,14 @@ def whiten_like_training(run: Path) -> bool:
     trained = load_run(run / "run")
     config = trained.config
     seed = config["seed"]
-    target = run / f"whitened-s{seed}"
+    target = cmc_file(run, WHITENED_RUN, seed).parents[1]
     data = readable_class_folders(config["data"], config.get("skip_small_classes", False))
     train_set = split_by_class(data, config["val_classes"], seed)[0]
     too_few = too_few_classes(len(train_set.classes), trained.embedding_size)
     if too_few:
         click.echo(f"{run.name}: training would not whiten it: {too_few}", err=True)
         return False
-    if not cmc_file(run, "whitened", seed).is_file():
+    if not cmc_file(run, WHITENED_RUN, seed).is_file():
         paths, labels = train_set.paths_and_labels
         images = evaluation_dataset(paths, labels, trained.input_size[0], config["batch_size"])
         whitened = whiten(trained.embedder, images.map(lambda image, _: image), DEFAULT_SHRINK)
