@@ -37,6 +37,7 @@ from pathlib import Path
 
 import click
 import numpy as np
+from bench_convert import interleaved_latency
 from commands import ROOT, run_batch, write_results
 from compare_recipes import (
     SETS,
@@ -186,7 +187,17 @@ def study_run(
         for label, kind in (("run", "Keras"), (int8_file(run).name, "int8")):
             name = f"whitened in training ({DEFAULT_SHRINK})"
             rows.append({"candidate": name, **key, "model": kind, **figures(models[label])})
+        files = {"none": int8_file(run), "whitened": int8_file(whitened_copy(run, seed))}
+        rows[-1]["device"] = {
+            "ms_1_thread": interleaved_latency(files, threads=1, statistic=np.min),
+            "bytes": {name: path.stat().st_size for name, path in files.items()},
+        }
     return rows
+
+
+def whitened_copy(run: Path, seed: int) -> Path:
+    """Where ``--as-trained`` puts ``run`` whitened (``cmc_file(run, WHITENED_RUN, seed)``)."""
+    return run / f"{WHITENED_RUN}-s{seed}"
 
 
 def whiten_like_training(run: Path) -> bool:
@@ -200,7 +211,7 @@ def whiten_like_training(run: Path) -> bool:
     trained = load_run(run / "run")
     config = trained.config
     seed = config["seed"]
-    target = cmc_file(run, WHITENED_RUN, seed).parents[1]
+    target = whitened_copy(run, seed)
     data = readable_class_folders(config["data"], config.get("skip_small_classes", False))
     train_set = split_by_class(data, config["val_classes"], seed)[0]
     too_few = too_few_classes(len(train_set.classes), trained.embedding_size)
@@ -253,6 +264,13 @@ def table(rows: list[dict], set_name: str, command: str) -> str:
             _stat([r[k] - base[r["recipe"], r["seed"], kind][k] for r in mine]) for k in GAINS
         ]
         lines.append(f"| {name} | {kind} | {len(mine)} | " + " | ".join(cells) + " |")
+    for row in (r for r in rows if "device" in r):
+        ms, size = row["device"]["ms_1_thread"], row["device"]["bytes"]
+        lines.append(
+            f"\n{row['recipe']}-s{row['seed']} int8 on 1 thread (fastest of the round-robin "
+            f"rounds): {ms['none']:.2f} ms unwhitened, {ms['whitened']:.2f} ms whitened; "
+            f"{size['none']:,} and {size['whitened']:,} bytes."
+        )
     runs = sorted({f"{r['recipe']}-s{r['seed']}" for r in rows})
     lines += [
         "",

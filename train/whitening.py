@@ -28,10 +28,11 @@ from itemrec.train.layers import L2Normalize
 
 WHITENING, WHITENED = "whitening", "whitened_embedding"
 #: Whitening needs at least this many training classes per embedding dimension: C classes'
-#: means span at most C - 1 directions, and whitening blows the others (within-item noise) up
-#: to the same weight. Fitted on K random training classes of the dev benchmark (Lite0, seed
-#: 0), rank-1 moved -3.4 / -1.2 / +0.6 / +1.6 / +2.1 points at K = 16 / 64 / 128 / 256 / 823
-#: for 128 dimensions; the faces-like set (22 classes) lost 8 points.
+#: means span at most C - 1 directions, and whitening raises the others (within-item noise) to
+#: the same weight. Fitted on K random training classes of the dev benchmark only (Lite0, 2
+#: seeds; ``embedding_postprocess.py --fit-classes``), rank-1 / EER moved -3.1 / +3.4 points at
+#: K = 16, +0.3 / +0.7 at 64, +1.3 / -0.3 at 128, +1.5 / -1.0 at 256 and +2.0 / -1.1 with all
+#: 823, for 128 dimensions; on the faces-like set (23 classes) rank-1 fell 6 points on one seed.
 MIN_CLASSES_PER_DIMENSION = 2
 
 
