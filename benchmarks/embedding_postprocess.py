@@ -203,33 +203,34 @@ def whitened_copy(run: Path, seed: int) -> Path:
 def whiten_like_training(run: Path) -> bool:
     """``run/whitened-S-s<seed>/``: ``run``'s embedder whitened as training's end does it,
     converted and evaluated with ``compare_recipes``' commands (skipped once evaluated).
-    False when training would not whiten it (too few classes)."""
-    from itemrec.train.data import evaluation_dataset, readable_class_folders, split_by_class
+    False when training would not whiten it (too few classes, collapsed embeddings)."""
+    from itemrec.train.data import readable_class_folders, split_by_class
     from itemrec.train.run_dir import load_run
-    from itemrec.train.whitening import too_few_classes, whiten
+    from itemrec.train.whitening import whiten_for_export
 
     trained = load_run(run / "run")
     config = trained.config
     seed = config["seed"]
     target = whitened_copy(run, seed)
-    data = readable_class_folders(config["data"], config.get("skip_small_classes", False))
-    train_set = split_by_class(data, config["val_classes"], seed)[0]
-    too_few = too_few_classes(len(train_set.classes), trained.embedding_size)
-    if too_few:
-        click.echo(f"{run.name}: training would not whiten it: {too_few}", err=True)
-        return False
+    set_name = run.parent.name
     if not cmc_file(run, WHITENED_RUN, seed).is_file():
-        paths, labels = train_set.paths_and_labels
-        images = evaluation_dataset(paths, labels, trained.input_size[0], config["batch_size"])
-        whitened = whiten(trained.embedder, images.map(lambda image, _: image), DEFAULT_SHRINK)
+        # the set's own folder: the path in config.json may be another checkout's
+        train = ROOT / SETS[set_name]["train"]
+        data = readable_class_folders(train, config.get("skip_small_classes", False))
+        train_set = split_by_class(data, config["val_classes"], seed)[0]
+        whitened, record = whiten_for_export(
+            trained.embedder, train_set, trained.input_size[0], config["batch_size"], DEFAULT_SHRINK
+        )
+        if "not_whitened" in record:
+            click.echo(f"{run.name}: training would not whiten it: {record['not_whitened']}")
+            return False
         (target / "run").mkdir(parents=True, exist_ok=True)
         whitened.save(target / "run" / "embedder.keras")
         for name in ("classes.json", "summary.json"):
             shutil.copyfile(run / "run" / name, target / "run" / name)
         (target / "run" / "config.json").write_text(
-            json.dumps(config | {"whitening": DEFAULT_SHRINK}, indent=1)
+            json.dumps(config | {"whitening": DEFAULT_SHRINK, "data": str(train)}, indent=1)
         )
-        set_name = run.parent.name
         steps = {
             "convert": convert_command(target),
             "eval": eval_command(set_name, seed, target, [target / "run", int8_file(target)]),

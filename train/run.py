@@ -56,7 +56,7 @@ from itemrec.train.plots import write_gif
 from itemrec.train.run_dir import RunDir
 from itemrec.train.schedule import WarmupCosine, epochs_for_steps
 from itemrec.train.trainer import EmbeddingTrainer
-from itemrec.train.whitening import too_few_classes, whiten
+from itemrec.train.whitening import whiten_for_export
 
 log = logging.getLogger(__name__)
 
@@ -415,23 +415,20 @@ class _Run:
         return summary
 
     def _whitening(self) -> dict:
-        """The embedder to export, whitened on the training images unless turned off."""
-        shrink = self.config.whitening
-        if not shrink:
-            return {"embedder": self.embedder, "shrink": 0.0}
-        too_few = too_few_classes(len(self.train_set.classes), self.config.embedding_size)
-        if too_few:
-            log.info("embeddings not whitened: %s", too_few)
-            return {"embedder": self.embedder, "shrink": 0.0, "not_whitened": too_few}
-        paths, labels = self.train_set.paths_and_labels
-        images = evaluation_dataset(paths, labels, self.size, self.config.batch_size)
-        try:
-            embedder = whiten(float32_model(self.embedder), images.map(_image_only), shrink)
-        except ValueError as err:  # a collapsed model: convert's degenerate check refuses it
-            log.warning("embeddings not whitened: %s", err)
-            return {"embedder": self.embedder, "shrink": 0.0, "not_whitened": str(err)}
-        log.info("whitened the embeddings on %d training images (shrink %g)", len(paths), shrink)
-        return {"embedder": embedder, "shrink": shrink, "images": len(paths)}
+        """The embedder to export (whitened unless turned off or impossible) and its record."""
+        config = self.config
+        embedder, record = whiten_for_export(
+            float32_model(self.embedder),
+            self.train_set,
+            self.size,
+            config.batch_size,
+            config.whitening,
+        )
+        if "not_whitened" in record:
+            log.info("embeddings not whitened: %s", record["not_whitened"])
+        elif record["shrink"]:
+            log.info("whitened the embeddings on %d training images", record["images"])
+        return {"embedder": embedder, **record}
 
 
 def _image_only(image, _label):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from itemrec.train.callbacks import COLLAPSED_SPREAD, embedding_spread
+from itemrec.train.data import ClassFolders, evaluation_dataset
 from itemrec.train.keras_api import keras
 from itemrec.train.layers import L2Normalize
 
@@ -61,6 +62,26 @@ def fit_whitening(embeddings: np.ndarray, shrink: float) -> tuple[np.ndarray, np
     values = (1 - shrink) * np.clip(values, 0, None) + shrink * values.mean()
     kernel = vectors / np.sqrt(values)
     return kernel.astype(np.float32), (-mean @ kernel).astype(np.float32)
+
+
+def whiten_for_export(
+    embedder: keras.Model, train_set: ClassFolders, image_size: int, batch_size: int, shrink: float
+) -> tuple[keras.Model, dict]:
+    """What training exports: ``embedder`` whitened on the un-augmented ``train_set`` images,
+    or as it is (``shrink`` 0, too few classes, collapsed embeddings); and the record of it for
+    ``summary.json`` (``shrink`` and ``images``, or ``not_whitened`` with the reason)."""
+    if not shrink:
+        return embedder, {"shrink": 0.0}
+    reason = too_few_classes(len(train_set.classes), int(embedder.output_shape[-1]))
+    if reason is None:
+        paths, labels = train_set.paths_and_labels
+        images = evaluation_dataset(paths, labels, image_size, batch_size)
+        try:
+            whitened = whiten(embedder, images.map(lambda image, _label: image), shrink)
+            return whitened, {"shrink": shrink, "images": len(paths)}
+        except ValueError as err:  # collapsed: convert's degenerate check must still see it
+            reason = str(err)
+    return embedder, {"shrink": 0.0, "not_whitened": reason}
 
 
 def whiten(embedder: keras.Model, images, shrink: float) -> keras.Model:
