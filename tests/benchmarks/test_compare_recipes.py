@@ -46,6 +46,15 @@ def test_a_run_from_older_defaults_names_the_fields_that_moved(tmp_path):
     )
 
 
+def test_a_run_from_before_whitening_reads_as_unwhitened(tmp_path):
+    run = _finished_run(tmp_path)
+    saved = json.loads((run / "config.json").read_text())
+    del saved["whitening"]
+    (run / "config.json").write_text(json.dumps(saved))
+    assert stale_run(_train(run)) == f"whitening=0.0 (recipe: {TrainConfig.whitening})"
+    assert stale_run([*_train(run), "--whitening", 0]) is None
+
+
 def test_a_run_not_yet_trained_is_not_stale(tmp_path):
     assert stale_run(_train(tmp_path / "new" / "run")) is None
 
@@ -107,3 +116,28 @@ def test_recorded_runs_fill_the_pairs_missing_under_build_and_must_match_the_rec
         recorded_runs(("earlier",), "devdata", (recipe,), [1], out)
     with pytest.raises(click.ClickException, match="--recorded later: no results file"):
         recorded_runs(("later",), "devdata", (recipe,), [1], out)
+
+
+def test_recipes_measured_before_whitening_keep_it_off_and_their_records_still_match(
+    tmp_path, monkeypatch
+):
+    trained = {name: flags for name, flags in compare_recipes.RECIPES.items() if flags is not None}
+    assert trained.pop("new") == []  # the defaults as they are: whitened
+    assert all(flags[-2:] == ["--whitening", 0] for flags in trained.values())
+
+    monkeypatch.setattr(compare_recipes, "RESULTS", tmp_path)
+    out, recipe = tmp_path / "devdata", "size-160-ft1600"
+    steps = {name: show(c) for name, c in commands_for("devdata", recipe, 0, out).items()}
+    before = steps[f"{recipe}-s0-train"].removesuffix(" --whitening 0")
+    assert before != steps[f"{recipe}-s0-train"]
+    row = {"recipe": recipe, "seed": 0, "model": "Keras", "rank1": 0.5}
+    recorded = {"rows": [row], "commands": {**steps, f"{recipe}-s0-train": before}}
+    (tmp_path / "before.json").write_text(json.dumps(recorded))
+    rows, _ = recorded_runs(("before",), "devdata", (recipe,), [0], out)
+    assert [r["rank1"] for r in rows] == [0.5]
+
+    steps = {name: show(c) for name, c in commands_for("devdata", "new", 0, out).items()}
+    recorded = {"rows": [{**row, "recipe": "new"}], "commands": steps}  # trained unwhitened then
+    (tmp_path / "before.json").write_text(json.dumps(recorded))
+    with pytest.raises(click.ClickException, match="new-s0 in before ran other commands"):
+        recorded_runs(("before",), "devdata", ("new",), [0], out)
