@@ -1,11 +1,11 @@
-"""Rank losses, lambdas, head learning rates and augmentations cheaply: on cached features.
+"""Rank losses, lambdas, head rates and shapes, augmentations cheaply: on cached features.
 
     python benchmarks/compare_heads.py --train data/sample/train --unseen data/sample/unseen \\
-        --name sample --image-size 96 --seeds 0,1,2 [--grid losses|lambda|lr|augment]
+        --name sample --image-size 96 --seeds 0,1,2 [--grid losses|lambda|lr|augment|head]
 
 The backbone (ImageNet EfficientNet-Lite0, frozen) embeds every training image once per
 augmented view and every unseen image once; then, for each recipe of the grid and each
-seed, only the head (Dense 512, Dense 128) is trained on those features, exactly as the
+seed, only the head (by default Dense 512, Dense 128) is trained on those features, exactly as the
 frozen phase of ``itemrec-train`` does, and the unseen items are scored through the same
 metrics as ``itemrec-eval``: rank-1/5 (one random representative and probe per item, 20
 draws), mAP and the EER. Seeds are paired: seed s draws the same initial head, the same
@@ -42,7 +42,10 @@ from itemrec.train.schedule import WarmupCosine
 from itemrec.train.trainer import EmbeddingTrainer
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BASE = {"loss": "center", "lam": 3e-3, "lr": 1e-2, "steps": 400, "augment": "all"}
+BASE = {
+    **{"loss": "center", "lam": 3e-3, "lr": 1e-2, "steps": 400, "augment": "all"},
+    **{"dropout": 0.5, "hidden": 512, "embedding": 128},  # TrainConfig's head
+}
 GRIDS = {
     "losses": [
         {"loss": "center"},
@@ -56,6 +59,12 @@ GRIDS = {
     "lr": [{"lr": lr} for lr in (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)],
     "steps": [{"steps": steps} for steps in (400, 1600, 3200)],
     "augment": [{"augment": "none"}, *({"augment": a} for a in AUGMENTATIONS), {"augment": "all"}],
+    "head": [
+        {},
+        *({"dropout": rate} for rate in (0.0, 0.2)),
+        *({"hidden": units} for units in (0, 1024)),  # 0: pooled features -> deep feature
+        *({"embedding": size} for size in (64, 256)),
+    ],
 }
 
 
@@ -83,9 +92,9 @@ class Features:
         return self.pooled.predict(dataset, verbose=0).astype(np.float32)
 
     def training(self, augment: str):
-        """Features of the training images under ``augment`` (a step name, all or none)."""
+        """Features of the training images under ``augment`` (steps, comma-separated; all; none)."""
         if augment not in self._train_cache:
-            steps = {"all": AUGMENTATIONS, "none": ()}.get(augment, (augment,))
+            steps = {"all": AUGMENTATIONS, "none": ()}.get(augment, tuple(augment.split(",")))
             aug = Augmentation.named(steps) if steps else None
             tf.keras.utils.set_random_seed(1234)  # the same views for every recipe
             dataset, labels = augmented_views(self.train, self.size, self.batch, aug, self.views)
@@ -97,9 +106,19 @@ def train_head(features: Features, recipe: dict, seed: int) -> dict:
     x, y = features.training(recipe["augment"])
     classes = len(features.train.classes)
     tf.keras.utils.set_random_seed(seed)
-    network = build_model("efficientnet_lite0", features.size, classes, weights="none")
+    network = build_model(
+        "efficientnet_lite0",
+        features.size,
+        classes,
+        weights="none",
+        dropout=recipe["dropout"],
+        hidden_units=recipe["hidden"],
+        embedding_size=recipe["embedding"],
+    )
     head = head_network(network)
-    objective = make_objective(recipe["loss"], classes, 128, lam=recipe["lam"], seed=seed)
+    objective = make_objective(
+        recipe["loss"], classes, recipe["embedding"], lam=recipe["lam"], seed=seed
+    )
     trainer = EmbeddingTrainer(head, objective)
     schedule = WarmupCosine(recipe["lr"], recipe["steps"], round(0.1 * recipe["steps"]))
     trainer.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9, global_clipnorm=5.0))

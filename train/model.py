@@ -110,11 +110,12 @@ def set_backbone_trainable(model: keras.Model, trainable: bool) -> None:
 def _new_head_layers(num_classes, embedding_size, hidden_units, dropout, prelu) -> dict:
     layers = {
         "dropout": keras.layers.Dropout(dropout, name="dropout"),
-        "fc": keras.layers.Dense(hidden_units, activation="relu", name="fc"),
         LOGITS: keras.layers.Dense(num_classes, name=LOGITS, dtype="float32"),
         # The outputs stay float32 under mixed precision (Keras' advice for the last layers).
         EMBEDDING: L2Normalize(name=EMBEDDING, dtype="float32"),
     }
+    if hidden_units:  # 0: the deep feature straight from the pooled features
+        layers["fc"] = keras.layers.Dense(hidden_units, activation="relu", name="fc")
     if prelu:
         layers["deep_feature_dense"] = keras.layers.Dense(embedding_size, name="deep_feature_dense")
         layers[DEEP_FEATURE] = keras.layers.PReLU(name=DEEP_FEATURE, dtype="float32")

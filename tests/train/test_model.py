@@ -54,6 +54,15 @@ def test_prelu_deep_feature(images):
     assert net(images)["deep_feature"].shape == (3, 8)
 
 
+def test_no_hidden_layer_projects_the_pooled_features(images):
+    net = build_network(tiny_backbone(32), 3, embedding_size=8, hidden_units=0, dropout=0.0)
+    assert "fc" not in {layer.name for layer in net.layers}
+    dense = net.get_layer("deep_feature")
+    pooled = pooled_features_model(net)(images).numpy()
+    kernel, bias = dense.get_weights()
+    np.testing.assert_allclose(net(images)["deep_feature"], pooled @ kernel + bias, atol=1e-5)
+
+
 def test_head_network_shares_weights(network, images):
     pooled = pooled_features_model(network)(images)
     head = head_network(network)
