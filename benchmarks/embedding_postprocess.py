@@ -12,7 +12,10 @@ the script checks. The candidates:
 - ``tta-5crop``: a test-time crop average: an image's embedding is the normalised mean of
   those of the whole image, its centre crop of 85 % of the side and the four corner crops of
   that size, for the gallery and the probes alike (5 more inferences per frame on the device);
-- ``whiten-S+tta-5crop``: both, at the default shrinkage.
+- ``whiten-S+tta-5crop``: both, at the default shrinkage;
+- ``centre-crop-0.85``: the centre crop alone instead of the whole image (no more inferences:
+  does a zoomed view match what training's random crops showed better?), and ``tta-2crop``
+  the normalised mean of the whole image and that crop (2 inferences).
 
     python benchmarks/embedding_postprocess.py --set devdata -r size-160-ft1600 --seeds 0,1,2
 
@@ -125,6 +128,8 @@ def candidates(
         "none": lambda v: v.whole,
         "center-train": lambda v: normalised(v.whole - mean),
         **{f"whiten-{s}": partial(whitened, weights[s], tta=False) for s in SHRINKS},
+        f"centre-crop-{ZOOM}": lambda v: v.center,
+        "tta-2crop": lambda v: normalised(v.whole + v.center),
         "tta-5crop": lambda v: v.tta(),
         f"whiten-{DEFAULT_SHRINK}+tta-5crop": partial(whitened, weights[DEFAULT_SHRINK], tta=True),
         **{

@@ -38,6 +38,9 @@ def test_each_candidate_computes_its_formula():
     np.testing.assert_allclose(made["center-train"](views), normalised(views.whole - train.mean(0)))
     kernel, bias = fit_whitening(train, 0.3)
     np.testing.assert_allclose(made["whiten-0.3"](views), normalised(views.whole @ kernel + bias))
+    np.testing.assert_array_equal(made["centre-crop-0.85"](views), views.center)
+    two = normalised((views.whole + views.center) / 2)
+    np.testing.assert_allclose(made["tta-2crop"](views), two)
     six = np.concatenate([views.whole[:, None], views.center[:, None], views.corners], axis=1)
     np.testing.assert_allclose(made["tta-5crop"](views), normalised(six.mean(axis=1)))
     shrink = embedding_postprocess.DEFAULT_SHRINK
