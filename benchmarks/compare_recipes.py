@@ -102,8 +102,9 @@ _MEASURED = {
     # no dropout in the head (compare_heads.py --grid head: it led by 3.6 points on the dev
     # benchmark's cached features; docs/defaults.md, Head), at the defaults otherwise
     "dropout-0": ["--image-size", 160, "--finetune-steps", 1600, "--dropout", 0],
-    # the fine-tuning rates and the center weight, measured on the sample with the demo's recipe
-    # only: the backbone at the head's full rate (0.01 instead of 0.003), lambda 0.01
+    # the backbone's rate and the center weight, first chosen on the sample with the demo's
+    # recipe: the backbone at the head's full rate (0.01 instead of 0.003), lambda 0.01
+    # (docs/defaults.md, Fine-tuning)
     "backbone-lr-1": ["--image-size", 160, "--finetune-steps", 1600, "--backbone-lr-scale", 1],
     "lambda-0.01": ["--image-size", 160, "--finetune-steps", 1600, "--center-lambda", 0.01],
     # a larger backbone, at the defaults and at the cheap screen's 400 steps (Lite0: size-160)
