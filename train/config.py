@@ -71,8 +71,8 @@ class TrainConfig:
     finetune_lr: float = 1e-2  # peak rate of the head, fine-tuning
     # The backbone fine-tunes at this times the head's rate. 1 (the head's full rate) gained
     # 0.8 +- 0.3 points of rank-1 whitened on the dev benchmark (3 seeds), EER unchanged, mAP -1.0;
-    # on the sample (3 seeds) +0.9 +- 1.9 and EER +0.8, inside its seed std of 1.4 (docs/defaults.md,
-    # Fine-tuning).
+    # on the sample (3 seeds) +0.9 +- 1.9 and EER +0.8, inside its seed std of 1.4
+    # (docs/defaults.md, Fine-tuning).
     backbone_lr_scale: float = 0.3
     warmup_fraction: float = 0.1  # of each phase's steps
     clip_norm: float = 5.0  # global gradient norm; 0: no clipping
