@@ -15,7 +15,9 @@ the same split, initialisation and evaluation draws for every recipe, so differe
 per seed.
 
 Results: ``benchmarks/results/recipes-<set>.json`` and ``.md`` (every command is listed; the
-table holds every run found under ``build/compare/<set>/``), or ``--results-name``.
+table holds the finished runs of the recipes asked for and of ``--reference``, so a results
+file reads the same whatever else ``build/compare/<set>/`` holds), or ``--results-name``.
+``--table-only`` redraws them from what has run, keeping the exit codes the file recorded.
 ``--latency`` adds each recipe's int8 ms per image on 1 thread (on a quiet machine).
 ``--recorded NAME`` takes the runs that are missing under ``build/`` from an earlier results
 file instead of training them (a reference measured in a checkout whose ``build/`` is gone).
@@ -307,9 +309,10 @@ def table(rows: list[dict], reference: str, latency: dict[str, float] | None = N
 def main(set_name, recipes, seeds, reference, table_only, latency, results_name, recorded):
     seeds = [int(s) for s in seeds.split(",")]
     out = ROOT / "build" / "compare" / set_name
+    tabled = [r for r in RECIPES if r in recipes or r == reference]
     stale = [
         f"{out / f'{recipe}-s{seed}'}: {why}"
-        for recipe in RECIPES
+        for recipe in tabled
         for seed in seeds
         for name, command in commands_for(set_name, recipe, seed, out).items()
         if name.endswith("-train") and (why := stale_run(command))
@@ -330,11 +333,11 @@ def main(set_name, recipes, seeds, reference, table_only, latency, results_name,
             commands.update({name: c for name, c in steps.items() if not _done(name, c)})
     # One at a time: each chain (train, convert, eval) runs in order, and training uses both cores.
     codes = run_batch(commands, out / "logs", jobs=1) if commands and not table_only else {}
-    rows = [r for recipe in RECIPES for seed in seeds for r in collect(set_name, recipe, seed, out)]
+    rows = [r for recipe in tabled for seed in seeds for r in collect(set_name, recipe, seed, out)]
     rows += recorded_rows
     listed = recorded_commands | {
         name: show(c)
-        for recipe in RECIPES
+        for recipe in tabled
         for seed in seeds
         for name, c in commands_for(set_name, recipe, seed, out).items()
         if cmc_file(out, recipe, seed).is_file()
@@ -342,6 +345,8 @@ def main(set_name, recipes, seeds, reference, table_only, latency, results_name,
     latency_ms = int8_latency(rows, out) if latency else {}
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / (results_name or f"recipes-{set_name}")
+    if table_only and stem.with_suffix(".json").is_file():
+        codes = json.loads(stem.with_suffix(".json").read_text()).get("exit_codes", {})
     stem.with_suffix(".json").write_text(
         json.dumps(
             {"rows": rows, "int8_ms_1_thread": latency_ms, "commands": listed, "exit_codes": codes},

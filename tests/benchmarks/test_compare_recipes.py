@@ -1,6 +1,6 @@
 """benchmarks/compare_recipes: a finished run whose recipe has moved is named, not reused;
 the optional latency column times each recipe's int8 model once; recorded runs fill only the
-pairs missing under build/."""
+pairs missing under build/; the table holds the recipes asked for."""
 
 import json
 import shutil
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "edge_runtime"))
@@ -141,3 +142,24 @@ def test_recipes_measured_before_whitening_keep_it_off_and_their_records_still_m
     (tmp_path / "before.json").write_text(json.dumps(recorded))
     with pytest.raises(click.ClickException, match="new-s0 in before ran other commands"):
         recorded_runs(("before",), "devdata", ("new",), [0], out)
+
+
+def test_the_table_holds_the_recipes_asked_for_and_keeps_recorded_exit_codes(tmp_path, monkeypatch):
+    monkeypatch.setattr(compare_recipes, "ROOT", tmp_path)
+    monkeypatch.setattr(compare_recipes, "RESULTS", tmp_path / "results")
+    figures = {"seed_protocol": {"mean": [0.5] * 10}, "mAP": 0.6, "open_set": {"eer": 0.3}}
+    for recipe in ("jpeg", "size-160-ft1600", "lite1"):  # lite1 ran too, but is not asked for
+        cmc = compare_recipes.cmc_file(tmp_path / "build/compare/devdata", recipe, 0)
+        cmc.parent.mkdir(parents=True)
+        cmc.write_text(json.dumps({"models": {"run": figures, "model_int8.tflite": figures}}))
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results/t.json").write_text(json.dumps({"exit_codes": {"jpeg-s0-train": 0}}))
+
+    argv = ["--set", "devdata", "-r", "jpeg", "--reference", "size-160-ft1600", "--seeds", "0"]
+    argv += ["--table-only", "--results-name", "t"]
+    result = CliRunner().invoke(compare_recipes.main, argv)
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "results/t.json").read_text())
+    assert sorted({r["recipe"] for r in saved["rows"]}) == ["jpeg", "size-160-ft1600"]
+    assert len(saved["rows"]) == 4 and saved["exit_codes"] == {"jpeg-s0-train": 0}
+    assert not any("lite1" in c for c in saved["commands"])
