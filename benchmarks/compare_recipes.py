@@ -134,14 +134,23 @@ _MEASURED = {
         for b in BACKBONES
     },
 }
-#: Every recipe was measured before training whitened its embeddings (docs/defaults.md,
-#: Whitening), or is paired with runs that were, except ``new``, the defaults as they are: the
-#: others keep ``--whitening 0`` so their runs under build/ and their recorded results stay the
-#: recipe they name.
+#: The defaults every recipe but ``new`` (the defaults as they are) was measured at, or is
+#: paired with runs that were: no whitening (docs/defaults.md, Whitening), the backbone at 0.3 x
+#: the head's rate and ``crop,lighting`` (before the pair "backbone-lr-1-jpeg" became the
+#: default; docs/defaults.md, Augmentation). A recipe that does not set one of them keeps it,
+#: so its runs under build/ and its recorded results stay the recipe it names.
+MEASURED_AT = {"--whitening": 0, "--backbone-lr-scale": 0.3, "--augmentations": "crop,lighting"}
+
+
+def _unset(flags: list) -> list:
+    """``MEASURED_AT``'s flags that ``flags`` does not set, with their values."""
+    return [
+        part for flag, value in MEASURED_AT.items() if flag not in flags for part in (flag, value)
+    ]
+
+
 RECIPES = {
-    name: flags
-    if flags is None or name == "new" or "--whitening" in flags
-    else [*flags, "--whitening", 0]
+    name: flags if flags is None or name == "new" else [*flags, *_unset(flags)]
     for name, flags in _MEASURED.items()
 }
 
@@ -239,10 +248,11 @@ def recorded_runs(
 
 def _as_written_today(command: str) -> str:
     """A recorded command with the flags that defaults of today need to say what it ran: a
-    training recorded before ``--whitening`` existed did not whiten (``ABSENT_KEYS``)."""
-    if command.startswith("itemrec-train ") and "--whitening" not in command.split():
-        return f"{command} --whitening {ABSENT_KEYS['whitening']:g}"
-    return command
+    training recorded without ``--whitening``, ``--backbone-lr-scale`` or ``--augmentations``
+    ran at ``MEASURED_AT`` (whitening did not exist, the others were the defaults)."""
+    if not command.startswith("itemrec-train "):
+        return command
+    return show([command, *_unset(command.split())])
 
 
 def int8_latency(rows: list[dict], out: Path) -> dict[str, float]:

@@ -119,23 +119,29 @@ def test_recorded_runs_fill_the_pairs_missing_under_build_and_must_match_the_rec
         recorded_runs(("later",), "devdata", (recipe,), [1], out)
 
 
-def test_recipes_measured_before_whitening_keep_it_off_and_their_records_still_match(
+def test_recipes_keep_the_defaults_they_were_measured_at_and_their_records_still_match(
     tmp_path, monkeypatch
 ):
     trained = {name: flags for name, flags in compare_recipes.RECIPES.items() if flags is not None}
-    assert trained.pop("new") == []  # the defaults as they are: whitened
-    assert all(flags[-2:] == ["--whitening", 0] for flags in trained.values())
+    assert trained.pop("new") == []  # the defaults as they are
+    assert all(set(compare_recipes.MEASURED_AT) <= set(flags) for flags in trained.values())
+    jpeg = compare_recipes.RECIPES["jpeg"]
+    assert jpeg[jpeg.index("--augmentations") + 1] == "crop,lighting,jpeg"  # its own, not pinned
+    assert jpeg[-4:] == ["--whitening", 0, "--backbone-lr-scale", 0.3]
 
     monkeypatch.setattr(compare_recipes, "RESULTS", tmp_path)
-    out, recipe = tmp_path / "devdata", "size-160-ft1600"
-    steps = {name: show(c) for name, c in commands_for("devdata", recipe, 0, out).items()}
-    before = steps[f"{recipe}-s0-train"].removesuffix(" --whitening 0")
-    assert before != steps[f"{recipe}-s0-train"]
-    row = {"recipe": recipe, "seed": 0, "model": "Keras", "rank1": 0.5}
-    recorded = {"rows": [row], "commands": {**steps, f"{recipe}-s0-train": before}}
-    (tmp_path / "before.json").write_text(json.dumps(recorded))
-    rows, _ = recorded_runs(("before",), "devdata", (recipe,), [0], out)
-    assert [r["rank1"] for r in rows] == [0.5]
+    out = tmp_path / "devdata"
+    # as recorded before whitening, and before the pair became the default: no pinned flag
+    pinned = " --whitening 0 --backbone-lr-scale 0.3 --augmentations crop,lighting"
+    for recipe, suffix in (("size-160-ft1600", pinned), ("jpeg", " --backbone-lr-scale 0.3")):
+        steps = {name: show(c) for name, c in commands_for("devdata", recipe, 0, out).items()}
+        before = steps[f"{recipe}-s0-train"].removesuffix(suffix)
+        assert before != steps[f"{recipe}-s0-train"]
+        row = {"recipe": recipe, "seed": 0, "model": "Keras", "rank1": 0.5}
+        recorded = {"rows": [row], "commands": {**steps, f"{recipe}-s0-train": before}}
+        (tmp_path / "before.json").write_text(json.dumps(recorded))
+        rows, _ = recorded_runs(("before",), "devdata", (recipe,), [0], out)
+        assert [r["rank1"] for r in rows] == [0.5]
 
     steps = {name: show(c) for name, c in commands_for("devdata", "new", 0, out).items()}
     recorded = {"rows": [{**row, "recipe": "new"}], "commands": steps}  # trained unwhitened then
