@@ -15,9 +15,9 @@ def test_defaults_then_file_then_command_line(tmp_path):
     config = resolve_config(load_config_file(path), {"batch_size": 8})
     assert config.batch_size == 8 and config.center_lambda == 0.01
     assert config.frozen_epochs is None and config.finetune_epochs is None  # from the steps
-    # The backbone fine-tunes slower than the head; clipping and the guard are on.
-    assert config.finetune_lr * config.backbone_lr_scale < config.frozen_lr
-    assert config.backbone_lr_scale < 1 and config.clip_norm > 0 and config.collapse_guard
+    # Fine-tuning warms up, is clipped and guarded; the backbone never outpaces the head.
+    assert config.warmup_fraction > 0 and config.clip_norm > 0 and config.collapse_guard
+    assert 0 < config.backbone_lr_scale <= 1
     assert config.center_alpha == 0.5
     assert not config.flip and "flip" not in config.augmentation_steps
 
