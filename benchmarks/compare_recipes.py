@@ -76,10 +76,10 @@ FROZEN = {
 }
 
 
-def _todays(*flags, steps: int = 1600) -> list:
+def _todays(*flags, steps: int = 1600, size: int = 160) -> list:
     """Today's defaults as flags (``MEASURED_AT`` then pins whitening alone), then ``flags``."""
     return [
-        *("--image-size", 160, "--finetune-steps", steps, "--backbone-lr-scale", 1),
+        *("--image-size", size, "--finetune-steps", steps, "--backbone-lr-scale", 1),
         *("--augmentations", "crop,lighting,jpeg", *flags),
     ]
 
@@ -140,6 +140,9 @@ _MEASURED = {
     # a lighter center term: 0.01 rejected unknown items worse than 0.003 at the previous
     # defaults (EER +1.7; docs/defaults.md, Fine-tuning)
     "backbone-lr-1-jpeg-lambda-0.001": _todays("--center-lambda", 0.001),
+    # fine-tuned at 224 px: the resolution study found 224 no better than 160 with frozen heads
+    # only (docs/defaults.md, The recipe), and it costs about 2x the device time
+    "backbone-lr-1-jpeg-224": _todays(size=224),
     # a larger backbone, at the defaults and at the cheap screen's 400 steps (Lite0: size-160)
     **{b: ["--backbone", f"efficientnet_{b}", "--image-size", 160] for b in BACKBONES},
     **{
