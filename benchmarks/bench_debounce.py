@@ -15,10 +15,11 @@ know). Per N: visits scanned once with the steady answer, *spurious* scans (any 
 during a visit: a flicker's item, or the same item again), visits missed, and the median
 frames from the item's arrival to its scan. Every spurious scan and every missed item costs
 the staff a correction, so the default is the N with the fewest of both together (on the
-item as enrolled; the fewer frames on a tie). Writes ``benchmarks/results/debounce.json``
+item as enrolled; the fewer frames on a tie), summed over several draws of the frames
+(``--seeds``). Writes ``benchmarks/results/debounce.json``
 and ``debounce.md``.
 
-    nice python benchmarks/bench_debounce.py [--visits 100] [--seed 0]
+    nice python benchmarks/bench_debounce.py [--visits 100] [--seeds 0,1,2]
 """
 
 from __future__ import annotations
@@ -141,11 +142,16 @@ def fewest_errors(rows: list[dict]) -> int:
     ]
 
 
+# One draw of 100 visits moves the pick by a frame: in December seed 0 alone put 5 ahead of 4
+# (11 against 13 corrections), seeds 1 and 2 put 4 ahead (10 against 14, 5 against 8).
 @click.command()
 @click.option("--visits", default=100, show_default=True)
-@click.option("--seed", default=0, show_default=True)
-def main(visits: int, seed: int):
+@click.option(
+    "--seeds", default="0,1,2", show_default=True, help="Draws of the frames, scored together."
+)
+def main(visits: int, seeds: str):
     """Count spurious and missed scans per --stable-frames on simulated scans."""
+    draws = [int(s) for s in seeds.split(",")]
     model_path, rank1, commands = lite0_int8_by_size((96,))[96]
     model = EmbeddingModel(model_path, threads=2)
     with tempfile.TemporaryDirectory() as tmp:
@@ -154,17 +160,21 @@ def main(visits: int, seed: int):
             threshold = eer_threshold(model, GalleryLookup(gallery))
             lookup = GalleryLookup(gallery, threshold)
             shown = {"as enrolled": 0, "other design": -1}
-            simulated = {name: answers(model, lookup, visits, seed, i) for name, i in shown.items()}
+            simulated = {
+                name: [visit for seed in draws for visit in answers(model, lookup, visits, seed, i)]
+                for name, i in shown.items()
+            }
     runs = {name: [score(sim, n) for n in STABLE_FRAMES] for name, sim in simulated.items()}
     best = fewest_errors(runs["as enrolled"])
     RESULTS.mkdir(exist_ok=True)
-    summary = {"threshold": threshold, "rank1": rank1, "best": best, "runs": runs}
+    summary = {"threshold": threshold, "rank1": rank1, "seeds": draws, "best": best, "runs": runs}
     summary["commands"] = [show(c) for c in commands]
     (RESULTS / "debounce.json").write_text(json.dumps(summary, indent=2))
     lines = [
-        f"Simulated scans: {visits} unseen items, each {ITEM_FRAMES} frames hand-held "
+        f"Simulated scans: {visits} unseen items in each of {len(draws)} draws (seeds {seeds}), "
+        f"each {ITEM_FRAMES} frames hand-held "
         f"({BLUR_PROBABILITY:.0%} motion-blurred) then {EMPTY_FRAMES} empty; Lite0 int8 96 px "
-        f"(rank-1 {100 * rank1:.0f} %), threshold {threshold:.3f} (equal error rate), seed {seed}.",
+        f"(rank-1 {100 * rank1:.0f} %), threshold {threshold:.3f} (equal error rate).",
         "",
         "| item shown | --stable-frames | visits scanned once | spurious scans | visits missed "
         "| scanned right | median frames to scan |",

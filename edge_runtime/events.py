@@ -40,8 +40,8 @@ SCHEMA_VERSION = 1
 # the sample (hand-held, 15 % motion-blurred frames), spurious scans + missed items for 2 / 3 /
 # 4 / 5 frames were 72 / 19 / 10 / 12 (385 spurious scans undebounced); other draws of the
 # frames gave 64 / 18 / 11 / 13, an earlier model 72 / 15 / 16 / 19. The whitened model of
-# December's defaults, three draws (--seed 0, 1, 2), for 3 / 4 / 5: 51 / 28 / 33 in sum (seed 0
-# alone put 5 ahead, 11 against 13; docs/events.md).
+# December's defaults, three draws scored together (the benchmark's default): 51 / 28 / 33 for
+# 3 / 4 / 5 (docs/events.md).
 DEFAULT_STABLE_FRAMES = 4
 HISTORY = 100  # events kept for late subscribers (``EventStream.recent``)
 
