@@ -143,7 +143,7 @@ _MEASURED = {
     # defaults (EER +1.7; docs/defaults.md, Fine-tuning)
     "backbone-lr-1-jpeg-lambda-0.001": _pair("--center-lambda", 0.001),
     # fine-tuned at 224 px: the resolution study found 224 no better than 160 with frozen heads
-    # only (docs/defaults.md, The recipe), and it costs about 2x the device time
+    # only (docs/defaults.md, The recipe), and it costs 2-3 x the device time per frame
     "backbone-lr-1-jpeg-224": _pair(size=224),
     # a larger backbone, at the defaults and at the cheap screen's 400 steps (Lite0: size-160)
     **{b: ["--backbone", f"efficientnet_{b}", "--image-size", 160] for b in BACKBONES},
